@@ -1,0 +1,68 @@
+# Photofeed's front door. A new user needs two commands: `make dev` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+REQUIREMENTS := requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt
+# pip's warnings about this machine's optional local package mirrors are noise.
+PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: help setup system-packages dev up down test lint format clean
+
+help:
+	@echo "make dev    set up, then run the whole stack in the foreground (Ctrl-C stops it)"
+	@echo "make test   set up, then run every test against a private stack"
+	@echo "make up     the stack in the background (make down stops it)"
+	@echo "make lint   ruff lint + format check"
+
+setup: system-packages $(VENV)/.installed
+
+# The system's PostgreSQL (15+) and Redis (7+) servers, installed with apt when missing.
+system-packages:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) mkdir -p /etc/postgresql-common; \
+	  [ -f /etc/postgresql-common/createcluster.conf ] || \
+	    echo "create_main_cluster = false" | $(SUDO) tee /etc/postgresql-common/createcluster.conf >/dev/null; \
+	  $(SUDO) apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: $(REQUIREMENTS)
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python requirements into $(VENV)"
+	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | $(PIP_FILTER)
+	@$(PY) -c "import chalice, moto, psycopg2, redis, PIL, schemathesis"
+	@touch $@
+
+dev: setup
+	@$(PY) -m devstack run
+
+up: setup
+	@$(PY) -m devstack up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; fi
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+format: setup
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+# The suite starts a private stack of its own (tests/conftest.py) and stops it.
+test: lint
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+clean: down
+	rm -rf .local .pytest_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""The Photofeed API: wiring only (settings, observability, middleware, blueprints)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from chalice import Chalice
+
+from chalicelib.api.docs import Api
+from chalicelib.api.middleware import http_middleware
+from chalicelib.config import get_settings
+from chalicelib.ops.routes import routes as operations
+
+SERVICE = "api"
+settings = get_settings()
+logger = Logger(service=SERVICE)
+metrics = Metrics(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+app = Chalice(app_name="photofeed")
+app.register_middleware(
+    http_middleware(
+        max_body_bytes=settings.limits.max_request_body_bytes,
+        logger=logger,
+        metrics=metrics,
+        tracer=tracer,
+    ),
+    "http",
+)
+
+api = Api(app)
+api.register(operations)
+api.register_document_route()

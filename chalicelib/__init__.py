@@ -1,0 +1,1 @@
+"""Photofeed's domain: importable with no AWS account and no network."""

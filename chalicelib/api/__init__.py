@@ -1,0 +1,1 @@
+"""API conventions shared by every route: validation, errors, OpenAPI, observability."""

@@ -1,0 +1,48 @@
+"""/openapi.json: the document, generated from every registered route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib.api.openapi import openapi_document
+from chalicelib.api.routing import Operation, Routes
+
+API_TITLE = "Photofeed API"
+API_VERSION = "0.1.0"
+
+
+class Api:
+    """The blueprints registered on the app, and the document describing them."""
+
+    def __init__(self, app: Chalice) -> None:
+        self._app = app
+        self._routes: list[Routes] = []
+
+    def register(self, routes: Routes) -> None:
+        self._app.register_blueprint(routes.blueprint)
+        self._routes.append(routes)
+
+    @property
+    def operations(self) -> list[Operation]:
+        return [op for routes in self._routes for op in routes.operations]
+
+    def document(self) -> dict[str, Any]:
+        return openapi_document(self.operations, title=API_TITLE, version=API_VERSION)
+
+    def register_document_route(self) -> None:
+        """Serve /openapi.json; it describes itself too."""
+        self.register(_document_routes(self.document))
+
+
+def _document_routes(document: Callable[[], dict[str, Any]]) -> Routes:
+    routes = Routes("meta")
+
+    @routes.route("/openapi.json", "GET", response=None)
+    def openapi() -> dict[str, Any]:
+        """This API's OpenAPI 3.1 document."""
+        return document()
+
+    return routes

@@ -1,0 +1,202 @@
+"""Routes that validate their input with pydantic and describe themselves for OpenAPI.
+
+    routes = Routes("ops")
+
+    @routes.route("/users/{user_id}", "GET", path=UserPath, response=User, errors=(NotFound,))
+    def get_user(path: UserPath) -> User: ...
+
+A view receives validated `path`, `query` and `body` models and returns a response
+model (or a `Reply` to choose the status and headers). Every error leaves as the
+stable JSON error body; unknown parameters and fields are refused with 400.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import errors as domain
+from chalicelib.api import errors
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response model with a status and headers other than the route's defaults."""
+
+    body: BaseModel
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route as OpenAPI describes it."""
+
+    path: str
+    method: str
+    name: str
+    summary: str
+    tags: tuple[str, ...]
+    response: type[BaseModel] | None
+    status: int
+    path_model: type[BaseModel] | None = None
+    query_model: type[BaseModel] | None = None
+    body_model: type[BaseModel] | None = None
+    errors: tuple[type[errors.ApiError], ...] = ()
+    extra_statuses: tuple[int, ...] = ()
+
+
+class Routes:
+    """The routes of one capability, as a Chalice blueprint plus their descriptions."""
+
+    def __init__(self, name: str) -> None:
+        self.blueprint = Blueprint(name)
+        self.operations: list[Operation] = []
+        self._tag = name
+
+    def route(
+        self,
+        path_template: str,
+        method: str = "GET",
+        *,
+        response: type[BaseModel] | None,
+        status: int = 200,
+        path: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        body: type[BaseModel] | None = None,
+        errors: tuple[type[errors.ApiError], ...] = (),
+        extra_statuses: tuple[int, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a view; see the module docstring."""
+
+        def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            operation = Operation(
+                path=path_template,
+                method=method.upper(),
+                name=view.__name__,
+                summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
+                tags=(self._tag,),
+                response=response,
+                status=status,
+                path_model=path,
+                query_model=query,
+                body_model=body,
+                errors=errors,
+                extra_statuses=extra_statuses,
+            )
+            self.operations.append(operation)
+            handler = functools.partial(_handle, self.blueprint, operation, view)
+            functools.update_wrapper(handler, view)
+            # Content types are checked by _parse_body, so that answers keep our body.
+            self.blueprint.route(path_template, methods=[operation.method], content_types=["*/*"])(
+                handler
+            )
+            return view
+
+        return register
+
+
+def _handle(
+    blueprint: Blueprint, operation: Operation, view: Callable[..., Any], **path_args: str
+) -> Response:
+    request = blueprint.current_request
+    try:
+        kwargs = _parse_request(operation, request, path_args)
+        return _render(view(**kwargs), operation.status)
+    except errors.ApiError as exc:
+        return error_response(exc)
+    except domain.PhotofeedError as exc:
+        return error_response(errors.from_domain(exc))
+
+
+def error_response(exc: errors.ApiError) -> Response:
+    """The answer for an ApiError, with the stable body."""
+    return Response(
+        body=exc.body(),
+        status_code=exc.status,
+        headers={"Content-Type": JSON_CONTENT_TYPE, **exc.headers},
+    )
+
+
+def _parse_request(
+    operation: Operation, request: Request, path_args: dict[str, str]
+) -> dict[str, BaseModel]:
+    kwargs: dict[str, BaseModel] = {}
+    if operation.path_model:
+        kwargs["path"] = _validate(operation.path_model, path_args, "path")
+    query = _query_params(request)
+    if operation.query_model:
+        kwargs["query"] = _validate(operation.query_model, query, "query")
+    elif query:
+        raise errors.ValidationFailed(
+            "unknown query parameters", [{"loc": ["query", k], "msg": "not allowed"} for k in query]
+        )
+    if operation.body_model:
+        kwargs["body"] = _validate(operation.body_model, _json_body(request), "body")
+    return kwargs
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    """Query parameters; a parameter given twice keeps all its values, as a list."""
+    params = request.query_params or {}
+    result: dict[str, Any] = {}
+    for name in params:
+        values = params.getlist(name)
+        result[name] = values if len(values) > 1 else values[0]
+    return result
+
+
+def _json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != JSON_CONTENT_TYPE:
+        raise errors.UnsupportedMediaType(
+            f"send the body as {JSON_CONTENT_TYPE}, not {content_type or 'nothing'!r}"
+        )
+    raw = request.raw_body
+    if not raw:
+        raise errors.MalformedJson("the body is empty")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.ValidationFailed(f"invalid {where}", _problems(exc, where)) from None
+
+
+def _problems(exc: ValidationError, where: str) -> list[dict[str, Any]]:
+    """Pydantic's errors without the input echoed back (it may hold secrets)."""
+    return [
+        {"loc": [where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def _render(result: Any, default_status: int) -> Response:
+    headers = {"Content-Type": JSON_CONTENT_TYPE}
+    if isinstance(result, Reply):
+        return Response(
+            body=result.body.model_dump(mode="json"),
+            status_code=result.status,
+            headers={**headers, **result.headers},
+        )
+    if isinstance(result, BaseModel):
+        return Response(
+            body=result.model_dump(mode="json"), status_code=default_status, headers=headers
+        )
+    if default_status == 204:
+        return Response(body="", status_code=204)
+    return Response(body=result, status_code=default_status, headers=headers)

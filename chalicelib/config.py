@@ -1,0 +1,100 @@
+"""The one typed settings object, read once from the environment.
+
+Every process (the API, each Lambda, the local stack) builds a `Settings` once, at
+start-up, with `Settings.from_env()`. Domain code receives it, or the clients built
+from it; nothing else in chalicelib reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, HttpUrl, PostgresDsn, RedisDsn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Stage = Literal["local", "dev", "prod"]
+
+MiB = 1024 * 1024
+
+
+class Limits(BaseSettings):
+    """Sizes and counts the service refuses to exceed."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_LIMIT_", frozen=True)
+
+    # API Gateway accepts 10 MB; no JSON request of ours needs more than a caption.
+    max_request_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * MiB)
+    max_upload_bytes: int = Field(20 * MiB, ge=1, le=200 * MiB)
+    max_caption_chars: int = Field(2200, ge=1)
+    default_page_size: int = Field(20, ge=1)
+    max_page_size: int = Field(50, ge=1)
+
+
+class Settings(BaseSettings):
+    """Stage, endpoints, resource names and limits of one Photofeed deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_", frozen=True, extra="ignore")
+
+    stage: Stage = "local"
+    region: str = "us-east-1"
+    # Set locally (moto); unset in AWS, where boto3 finds the regional endpoints.
+    aws_endpoint_url: HttpUrl | None = None
+
+    # Physical database name -> DSN (an RDS Proxy endpoint in AWS).
+    databases: dict[str, PostgresDsn] = Field(default_factory=dict)
+    redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+
+    bucket: str = "photofeed-local-photos"
+    uploads_queue_url: str = ""
+    uploads_dlq_url: str = ""
+    fanout_queue_url: str = ""
+    fanout_dlq_url: str = ""
+    media_events_topic_arn: str = ""
+    shard_map_table: str = "photofeed-local-shard-map"
+    name_claims_table: str = "photofeed-local-name-claims"
+    sessions_table: str = "photofeed-local-sessions"
+    idempotency_table: str = "photofeed-local-idempotency"
+
+    public_media_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000/")
+    # Seconds a dependency may take before /health calls it down.
+    health_timeout_seconds: float = Field(2.0, gt=0, le=10)
+    statement_timeout_ms: int = Field(5000, ge=100)
+
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def queue_urls(self) -> dict[str, str]:
+        """Every queue of the service by role, for health checks and operators."""
+        return {
+            "uploads": self.uploads_queue_url,
+            "uploads-dlq": self.uploads_dlq_url,
+            "fanout": self.fanout_queue_url,
+            "fanout-dlq": self.fanout_dlq_url,
+        }
+
+    @property
+    def table_names(self) -> dict[str, str]:
+        """Every DynamoDB table of the service by role."""
+        return {
+            "shard-map": self.shard_map_table,
+            "name-claims": self.name_claims_table,
+            "sessions": self.sessions_table,
+            "idempotency": self.idempotency_table,
+        }
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The AWS endpoint as boto3 wants it (no trailing slash), or None in AWS."""
+        return str(self.aws_endpoint_url).rstrip("/") if self.aws_endpoint_url else None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the settings of this process from its environment."""
+        return cls()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings.from_env()

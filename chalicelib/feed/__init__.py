@@ -1,0 +1,1 @@
+"""Fan-out, timelines, the feed cache and feed rebuilds."""

@@ -1,0 +1,1 @@
+"""Upload intents, media records, renditions, likes and comments."""

@@ -1,0 +1,36 @@
+"""The S3 key layout of the photo bucket: the only module that spells it out."""
+
+from __future__ import annotations
+
+import re
+
+from chalicelib.errors import InvalidInput
+
+# Originals are private forever; only renditions are ever served (through the CDN).
+ORIGINALS_PREFIX = "originals/"
+RENDITIONS_PREFIX = "renditions/"
+
+_ORIGINAL_KEY = re.compile(r"^originals/(?P<media_id>[1-9][0-9]{0,18})$")
+_MAX_MEDIA_ID = 2**63 - 1
+
+
+class InvalidUploadKey(InvalidInput):
+    """Raised when an object key is not an original's key of this layout."""
+
+
+def original_key(media_id: int) -> str:
+    """The key a client uploads the original of `media_id` to."""
+    return f"{ORIGINALS_PREFIX}{media_id}"
+
+
+def rendition_key(media_id: int, name: str, extension: str) -> str:
+    """The key of one rendition (`1080.jpg`, `square.webp`, ...) of `media_id`."""
+    return f"{RENDITIONS_PREFIX}{media_id}/{name}.{extension}"
+
+
+def media_id_from_original_key(key: str) -> int:
+    """The media ID an original's key names; InvalidUploadKey for any other key."""
+    match = _ORIGINAL_KEY.match(key)
+    if match is None or int(match["media_id"]) > _MAX_MEDIA_ID:
+        raise InvalidUploadKey(f"not an original's key: {key!r}")
+    return int(match["media_id"])

@@ -1,0 +1,1 @@
+"""What operators need from inside the service: health of every dependency."""

@@ -1,0 +1,94 @@
+"""Health of every dependency, each checked concurrently, with its latency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Literal
+
+from pydantic import BaseModel
+
+from chalicelib.clients import Clients
+
+Probe = Callable[[], object]
+
+
+class DependencyHealth(BaseModel):
+    """How one dependency answered."""
+
+    name: str
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+
+class HealthReport(BaseModel):
+    """Every dependency's health; `status` is ok only when all of them are."""
+
+    status: Literal["ok", "unavailable"]
+    stage: str
+    dependencies: list[DependencyHealth]
+
+
+def probes(clients: Clients) -> dict[str, Probe]:
+    """One cheap call per dependency: every physical database, Redis, S3, SQS, SNS, DynamoDB."""
+    s = clients.settings
+    checks: dict[str, Probe] = {
+        f"postgres:{name}": _select_one(clients, name) for name in clients.databases.names
+    }
+    checks["redis"] = clients.redis.ping
+    checks["s3"] = lambda: clients.s3.head_bucket(Bucket=s.bucket)
+    for role, url in s.queue_urls.items():
+        checks[f"sqs:{role}"] = _queue_probe(clients, url)
+    checks["sns:media-events"] = lambda: clients.sns.get_topic_attributes(
+        TopicArn=s.media_events_topic_arn
+    )
+    for role, table in s.table_names.items():
+        checks[f"dynamodb:{role}"] = _table_probe(clients, table)
+    return checks
+
+
+def _select_one(clients: Clients, name: str) -> Probe:
+    def probe() -> None:
+        with clients.databases.connection(name) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+            conn.rollback()
+
+    return probe
+
+
+def _queue_probe(clients: Clients, url: str) -> Probe:
+    return lambda: clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+
+
+def _table_probe(clients: Clients, table: str) -> Probe:
+    return lambda: clients.dynamodb.describe_table(TableName=table)
+
+
+def check(checks: dict[str, Probe], stage: str, timeout: float) -> HealthReport:
+    """Run every probe at once; a probe that raises or overruns `timeout` is down."""
+    with ThreadPoolExecutor(max_workers=len(checks) or 1) as pool:
+        futures = {name: pool.submit(_timed, probe) for name, probe in checks.items()}
+        results = [_result(name, future, timeout) for name, future in futures.items()]
+    status = "ok" if all(r.ok for r in results) else "unavailable"
+    return HealthReport(status=status, stage=stage, dependencies=results)
+
+
+def _timed(probe: Probe) -> float:
+    started = time.perf_counter()
+    probe()
+    return (time.perf_counter() - started) * 1000
+
+
+def _result(name: str, future, timeout: float) -> DependencyHealth:
+    try:
+        latency = future.result(timeout=timeout)
+    except FutureTimeout:
+        return DependencyHealth(name=name, ok=False, latency_ms=timeout * 1000, error="timeout")
+    except Exception as exc:  # a health check reports failures, it does not raise them
+        # The exception's type only: messages can carry hosts and user names.
+        return DependencyHealth(name=name, ok=False, latency_ms=0, error=type(exc).__name__)
+    return DependencyHealth(name=name, ok=True, latency_ms=round(latency, 2))

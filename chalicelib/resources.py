@@ -1,0 +1,183 @@
+"""The AWS resources Photofeed's code talks to, described once as CloudFormation.
+
+The same description is merged into the packaged template for AWS and applied to moto
+by the local stack (`devstack.provision`), so local and cloud resources cannot drift.
+Only data lives here: no clients, no network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.media.keys import ORIGINALS_PREFIX
+
+# A message that failed this many receives is poison: it goes to the dead-letter queue.
+MAX_RECEIVE_COUNT = 3
+# Lambda's timeouts; AWS asks for a visibility timeout of at least six times that.
+THUMBNAIL_TIMEOUT_SECONDS = 60
+FANOUT_TIMEOUT_SECONDS = 120
+# Dead letters are kept the longest SQS allows, for operators to inspect and redrive.
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+Template = dict[str, Any]
+
+
+def _get_arn(logical_id: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, "Arn"]}
+
+
+def _queue_pair(prefix: str, name: str, function_timeout: int) -> Template:
+    """A work queue and its dead-letter queue, with redrive after MAX_RECEIVE_COUNT."""
+    title = name.capitalize()
+    return {
+        f"{title}DeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": f"{prefix}-{name}-dlq",
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        f"{title}Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": f"{prefix}-{name}",
+                "VisibilityTimeout": 6 * function_timeout,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": _get_arn(f"{title}DeadLetterQueue"),
+                    "maxReceiveCount": MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+    }
+
+
+def _queue_policy(queue: str, service: str, source_arn: Any) -> Template:
+    """Lets one AWS service (S3, SNS) send to one queue, from one source only."""
+    return {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [{"Ref": queue}],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": service},
+                        "Action": "sqs:SendMessage",
+                        "Resource": _get_arn(queue),
+                        "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _table(name: str, key: str, ttl_attribute: str | None = None) -> Template:
+    properties: dict[str, Any] = {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    if ttl_attribute:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl_attribute, "Enabled": True}
+    return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def _bucket(prefix: str) -> Template:
+    bucket_name = f"{prefix}-photos"
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DependsOn": ["UploadsQueuePolicy"],
+        "Properties": {
+            "BucketName": bucket_name,
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "CorsConfiguration": {
+                "CorsRules": [
+                    {
+                        "AllowedMethods": ["POST"],
+                        "AllowedOrigins": ["*"],
+                        "AllowedHeaders": ["*"],
+                        "MaxAge": 3000,
+                    }
+                ]
+            },
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    {
+                        "Event": "s3:ObjectCreated:*",
+                        "Queue": _get_arn("UploadsQueue"),
+                        "Filter": {
+                            "S3Key": {"Rules": [{"Name": "prefix", "Value": ORIGINALS_PREFIX}]}
+                        },
+                    }
+                ]
+            },
+        },
+    }
+
+
+def bucket_arn(prefix: str) -> str:
+    """The photo bucket's ARN, known before the bucket exists (S3 ARNs hold no account)."""
+    return f"arn:aws:s3:::{prefix}-photos"
+
+
+def service_resources(prefix: str) -> Template:
+    """Bucket, queues, DLQs, topic and tables, named `{prefix}-...`, in creation order."""
+    return {
+        **_queue_pair(prefix, "uploads", THUMBNAIL_TIMEOUT_SECONDS),
+        "UploadsQueuePolicy": _queue_policy("UploadsQueue", "s3.amazonaws.com", bucket_arn(prefix)),
+        "PhotosBucket": _bucket(prefix),
+        **_queue_pair(prefix, "fanout", FANOUT_TIMEOUT_SECONDS),
+        "MediaEventsTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": f"{prefix}-media-events"},
+        },
+        "FanoutQueuePolicy": _queue_policy(
+            "FanoutQueue", "sns.amazonaws.com", {"Ref": "MediaEventsTopic"}
+        ),
+        "FanoutSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Properties": {
+                "TopicArn": {"Ref": "MediaEventsTopic"},
+                "Protocol": "sqs",
+                "Endpoint": _get_arn("FanoutQueue"),
+                "RawMessageDelivery": True,
+            },
+        },
+        "ShardMapTable": _table(f"{prefix}-shard-map", "pk"),
+        "NameClaimsTable": _table(f"{prefix}-name-claims", "pk"),
+        "SessionsTable": _table(f"{prefix}-sessions", "pk", ttl_attribute="expires_at"),
+        # Powertools idempotency's default key and expiry attributes.
+        "IdempotencyTable": _table(f"{prefix}-idempotency", "id", ttl_attribute="expiration"),
+    }
+
+
+# Which setting each resource fills, and with which of its attributes.
+SETTINGS_FROM_RESOURCES: dict[str, tuple[str, str]] = {
+    "PHOTOFEED_BUCKET": ("PhotosBucket", "Ref"),
+    "PHOTOFEED_UPLOADS_QUEUE_URL": ("UploadsQueue", "Ref"),
+    "PHOTOFEED_UPLOADS_DLQ_URL": ("UploadsDeadLetterQueue", "Ref"),
+    "PHOTOFEED_FANOUT_QUEUE_URL": ("FanoutQueue", "Ref"),
+    "PHOTOFEED_FANOUT_DLQ_URL": ("FanoutDeadLetterQueue", "Ref"),
+    "PHOTOFEED_MEDIA_EVENTS_TOPIC_ARN": ("MediaEventsTopic", "Ref"),
+    "PHOTOFEED_SHARD_MAP_TABLE": ("ShardMapTable", "Ref"),
+    "PHOTOFEED_NAME_CLAIMS_TABLE": ("NameClaimsTable", "Ref"),
+    "PHOTOFEED_SESSIONS_TABLE": ("SessionsTable", "Ref"),
+    "PHOTOFEED_IDEMPOTENCY_TABLE": ("IdempotencyTable", "Ref"),
+}

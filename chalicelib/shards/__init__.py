@@ -1,0 +1,1 @@
+"""IDs, the shard map, routing, connections, migrations and shard moves."""

@@ -1,0 +1,64 @@
+"""One connection per physical database per process, opened lazily, healed after failure."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+from psycopg2.extensions import connection as Connection
+
+# Seconds a new connection may take; RDS Proxy borrows within this too.
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+class UnknownDatabase(KeyError):
+    """Raised when a physical database name is not in the settings."""
+
+
+class Databases:
+    """The physical databases of a deployment, by name."""
+
+    def __init__(self, dsns: dict[str, str], *, statement_timeout_ms: int) -> None:
+        self._dsns = dict(dsns)
+        self._statement_timeout_ms = statement_timeout_ms
+        self._connections: dict[str, Connection] = {}
+        # Lambda is single-threaded; `chalice local` serves requests on threads.
+        self._locks = {name: threading.Lock() for name in self._dsns}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._dsns)
+
+    @contextmanager
+    def connection(self, name: str) -> Iterator[Connection]:
+        """The connection to database `name`, for one unit of work; reopened after failure."""
+        if name not in self._dsns:
+            raise UnknownDatabase(name)
+        with self._locks[name]:
+            conn = self._connections.get(name)
+            if conn is None or conn.closed:
+                conn = self._connections[name] = self._connect(name)
+            try:
+                yield conn
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                conn.close()
+                raise
+            finally:
+                if not conn.closed and conn.status != psycopg2.extensions.STATUS_READY:
+                    conn.rollback()  # never leave a transaction idle
+
+    def _connect(self, name: str) -> Connection:
+        return psycopg2.connect(
+            self._dsns[name],
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            options=f"-c statement_timeout={self._statement_timeout_ms}",
+            application_name="photofeed",
+        )
+
+    def close(self) -> None:
+        """Close every open connection (tests, shutdown)."""
+        for conn in self._connections.values():
+            conn.close()
+        self._connections.clear()

@@ -1,0 +1,154 @@
+"""`python -m devstack run|up|down`: the local stack in the foreground or background."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devstack.processes import kill_groups, tail
+from devstack.services import ROOT
+from devstack.stack import Stack
+
+DEFAULT_DIR = ROOT / ".local"
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop
+
+
+def run(directory: Path, api_port: int) -> int:
+    """Start the stack, print its endpoints, and keep it up until Ctrl-C or SIGTERM."""
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    pid_file = directory / "stack.pid"
+    directory.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(str(os.getpid()))
+    stack = Stack(directory, api_port)
+    try:
+        stack.start()
+        print(f"Photofeed is up.\n{stack.describe()}\nCtrl-C stops it.", flush=True)
+        while not (dead := stack.dead()):
+            time.sleep(1)
+        print(f"stopping: {', '.join(dead)} exited (see {stack.logs}/)", file=sys.stderr)
+        return 1
+    except _Stop:
+        print("stopping...", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        pid_file.unlink(missing_ok=True)
+        print("stopped.", flush=True)
+
+
+def up(directory: Path, api_port: int, timeout: float = 180) -> int:
+    """Start the stack in the background; return once /health is green."""
+    if _running_pid(directory):
+        print(f"already up: {directory / 'stack.env'}")
+        return 0
+    directory.mkdir(parents=True, exist_ok=True)
+    log = directory / "stack.log"
+    env_file = directory / "stack.env"
+    env_file.unlink(missing_ok=True)
+    with log.open("ab") as out:
+        supervisor = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devstack",
+                "run",
+                "--dir",
+                str(directory),
+                "--api-port",
+                str(api_port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if env_file.exists():
+            print(f"Photofeed is up in the background; endpoints in {env_file}:")
+            print(env_file.read_text(), end="")
+            return 0
+        if supervisor.poll() is not None:
+            print(f"the stack failed to start:\n{tail(log, 40)}", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
+    print(f"the stack did not come up in {timeout}s; see {log}", file=sys.stderr)
+    down(directory)
+    return 1
+
+
+def down(directory: Path, timeout: float = 60) -> int:
+    """Stop a background stack; kill whatever it left if its supervisor is gone."""
+    pid = _running_pid(directory)
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    pids_file = directory / "stack.pids"
+    if pids_file.exists():
+        kill_groups(json.loads(pids_file.read_text()))
+        pids_file.unlink()
+    (directory / "stack.env").unlink(missing_ok=True)
+    (directory / "stack.pid").unlink(missing_ok=True)
+    print("Photofeed is down.")
+    return 0
+
+
+def _running_pid(directory: Path) -> int | None:
+    try:
+        pid = int((directory / "stack.pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is as good as gone
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:
+        return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("command", choices=["run", "up", "down"])
+    parser.add_argument(
+        "--dir", type=Path, default=DEFAULT_DIR, help="where the stack keeps its files"
+    )
+    parser.add_argument("--api-port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    directory = args.dir.resolve()
+    if args.command == "run":
+        return run(directory, args.api_port)
+    if args.command == "up":
+        return up(directory, args.api_port)
+    return down(directory)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The whole local stack: PostgreSQL, Redis, moto, the API and the event pump."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import services
+from devstack.processes import Process
+from devstack.provision import provision
+
+# moto accepts any credentials; these keep boto3 from looking for real ones.
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+RESOURCE_PREFIX = "photofeed-local"
+
+
+@dataclass
+class Stack:
+    """A private local stack whose files all live under `directory`."""
+
+    directory: Path
+    api_port: int = 8000
+    processes: list[Process] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def env_file(self) -> Path:
+        return self.directory / "stack.env"
+
+    @property
+    def pids_file(self) -> Path:
+        return self.directory / "stack.pids"
+
+    def start(self) -> dict[str, str]:
+        """Start every service, ready to serve; returns the stack's environment."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(exist_ok=True)
+        self.env_file.unlink(missing_ok=True)
+        try:
+            self._start_all()
+        except BaseException:
+            self.stop()
+            raise
+        self.env_file.write_text(
+            "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(self.env.items()))
+        )
+        return self.env
+
+    def _start_all(self) -> None:
+        base = {
+            **os.environ,
+            **FAKE_AWS,
+            "PYTHONUNBUFFERED": "1",
+            # No X-Ray daemon locally; logs and EMF metrics print as JSON lines.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "Photofeed",
+        }
+        postgres, dsns = services.start_postgres(self.directory, self.logs)
+        self._track(postgres)
+        redis_process, redis_url = services.start_redis(self.directory, self.logs)
+        self._track(redis_process)
+        moto, aws_url = services.start_moto(self.logs, base)
+        self._track(moto)
+        resources = provision(services.moto_session(base), aws_url, RESOURCE_PREFIX)
+        api_url = f"http://127.0.0.1:{self.api_port}"
+        settings = {
+            "PHOTOFEED_STAGE": "local",
+            "PHOTOFEED_AWS_ENDPOINT_URL": aws_url,
+            "PHOTOFEED_DATABASES": json.dumps(dsns),
+            "PHOTOFEED_REDIS_URL": redis_url,
+            "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": f"{aws_url}/{resources['PHOTOFEED_BUCKET']}/",
+            **resources,
+        }
+        self.env = {
+            **FAKE_AWS,
+            **settings,
+            "AWS_ENDPOINT_URL": aws_url,  # for the aws CLI and scripts
+            "PHOTOFEED_API_URL": api_url,
+            "PHOTOFEED_STACK_DIR": str(self.directory),
+        }
+        api, _ = services.start_api(self.logs, {**base, **self.env}, self.api_port)
+        self._track(api)
+        self._track(services.start_pump(self.logs, {**base, **self.env}))
+
+    def _track(self, process: Process) -> None:
+        self.processes.append(process)
+        self.pids_file.write_text(json.dumps([p.pid for p in self.processes if p.pid]))
+
+    def dead(self) -> list[str]:
+        """The names of services that have died."""
+        return [p.name for p in self.processes if not p.alive()]
+
+    def stop(self) -> None:
+        """Stop every service, newest first; nothing is left running."""
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        self.env_file.unlink(missing_ok=True)
+        self.pids_file.unlink(missing_ok=True)
+
+    def describe(self) -> str:
+        """The endpoints, for people."""
+        databases = json.loads(self.env["PHOTOFEED_DATABASES"])
+        lines = [
+            f"API          {self.env['PHOTOFEED_API_URL']}  (try /health, /openapi.json)",
+            f"AWS (moto)   {self.env['PHOTOFEED_AWS_ENDPOINT_URL']}",
+            *(f"PostgreSQL   {name}: {dsn}" for name, dsn in databases.items()),
+            f"Redis        {self.env['PHOTOFEED_REDIS_URL']}",
+            f"Bucket       {self.env['PHOTOFEED_BUCKET']}",
+            f"Logs         {self.logs}/",
+            f"Environment  {self.env_file}  (source it in a shell)",
+        ]
+        return "\n".join(lines)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The environment a running stack wrote to its `stack.env`."""
+    env = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = shlex.split(value)[0] if value else ""
+    return env
