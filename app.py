@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from chalice import Chalice
 
 from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
 from chalicelib.config import get_settings
+from chalicelib.observability import powertools
 from chalicelib.ops.routes import routes as operations
 
 SERVICE = "api"
 settings = get_settings()
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools(SERVICE)
 
 app = Chalice(app_name="photofeed")
 app.register_middleware(

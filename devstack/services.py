@@ -228,21 +228,10 @@ def moto_session(env: dict[str, str]) -> boto3.Session:
 
 
 def start_api(logs: Path, env: dict[str, str], port: int) -> tuple[Process, str]:
-    """The Chalice app under `chalice local`, as API Gateway would call it."""
-    chalice = Path(sys.executable).parent / "chalice"
+    """The Chalice app under chalice's local server (devstack.api), as API Gateway calls it."""
     process = Process(
         name="api",
-        argv=[
-            str(chalice),
-            "local",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--stage",
-            "local",
-            "--no-autoreload",
-        ],
+        argv=[sys.executable, "-m", "devstack.api", "--port", str(port), "--stage", "local"],
         log=logs / "api.log",
         env=env,
         cwd=ROOT,

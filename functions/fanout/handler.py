@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -19,11 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chalicelib.feed.events import parse_media_event
+from chalicelib.observability import powertools
 
 SERVICE = "fanout"
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools(SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -20,13 +19,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chalicelib.clients import Clients
 from chalicelib.config import get_settings
+from chalicelib.errors import InvalidInput
 from chalicelib.media.originals import receive_original
 from chalicelib.media.uploads import uploaded_objects
+from chalicelib.observability import powertools
 
 SERVICE = "thumbnail"
-logger = Logger(service=SERVICE)
-metrics = Metrics(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+logger, metrics, tracer = powertools(SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
 clients = Clients(get_settings())
 
@@ -34,10 +33,15 @@ clients = Clients(get_settings())
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Handle every object one S3 notification names; raising fails this record only."""
-    for uploaded in uploaded_objects(record.body):
-        outcome = receive_original(clients.s3, uploaded)
-        logger.info("original received", extra={"key": uploaded.key, "outcome": outcome.value})
-        metrics.add_metric(name=f"Originals{outcome.name.title()}", unit=MetricUnit.Count, value=1)
+    try:
+        for uploaded in uploaded_objects(record.body):
+            outcome = receive_original(clients.s3, uploaded)
+            logger.info("original received", extra={"key": uploaded.key, "outcome": outcome.value})
+            metrics.add_metric(f"Originals{outcome.name.title()}", MetricUnit.Count, 1)
+    except InvalidInput:
+        # Poison: failed, retried a bounded number of times, then dead-lettered.
+        metrics.add_metric("UploadsRejected", MetricUnit.Count, 1)
+        raise
 
 
 @logger.inject_lambda_context

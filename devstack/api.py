@@ -1,0 +1,105 @@
+"""`chalice local`, with API Gateway's own answers in Photofeed's error body.
+
+This is chalice's local server (LocalDevServer, LocalGateway, the `local` stage of
+.chalice/config.json), started the way `chalice local --no-autoreload` starts it. What
+it adds is what Photofeed configures on API Gateway itself (gateway responses): a path
+no route matches is a 404, and a method no route takes (TRACE, QUERY, ...) is a 405, both with the stable JSON error body instead of `{"message": ...}` or HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from chalice import Chalice, local
+from chalice.config import Config
+from chalice.cli.factory import CLIFactory
+
+from chalicelib.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound
+from devstack.services import ROOT
+
+
+class RequestHandler(local.ChaliceRequestHandler):
+    """Chalice's request handler, answering the gateway's errors in our shape."""
+
+    def __init__(self, *args: Any, app_object: Chalice, config: Config) -> None:
+        # Set before the base class handles the request (it does so in __init__).
+        self._routes = app_object.routes
+        self._matcher = local.RouteMatcher(list(app_object.routes))
+        super().__init__(*args, app_object=app_object, config=config)
+
+    def _send_error_response(self, error: local.LocalGatewayException) -> None:
+        if isinstance(error, local.ForbiddenError) and b"Missing Authentication Token" in (
+            error.body or b""
+        ):
+            self._send_api_error(NotFound(f"no route matches {self.path.split('?')[0]}"))
+            return
+        super()._send_error_response(error)
+
+    def _send_api_error(self, error: ApiError, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(error.body())
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        self._send_http_response(error.status, headers, body)
+
+    def _refuse_method(self) -> None:
+        self._read_and_discard_body()
+        path = self.path.split("?")[0]
+        try:
+            route = self._matcher.match_route(self.path).route
+        except ValueError:
+            self._send_api_error(NotFound(f"no route matches {path}"))
+            return
+        allowed = ", ".join(sorted(self._routes[route]))
+        error = MethodNotAllowed(f"{self.command} is not supported; use {allowed}")
+        self._send_api_error(error, {"Allow": allowed})
+
+    def _read_and_discard_body(self) -> None:
+        length = self.headers.get("content-length", "0")
+        if length.isdigit() and int(length) > 0:
+            self.rfile.read(int(length))
+
+    def _generic_handle(self) -> None:
+        if not self.headers.get("content-length", "0").isdigit():
+            self._send_api_error(BadRequest("Content-Length must be a whole number"))
+            self.close_connection = True
+            return
+        super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, QUERY, ...) is refused as the gateway would.
+        if name.startswith("do_"):
+            return self._refuse_method
+        raise AttributeError(name)
+
+
+def serve(host: str, port: int, stage: str) -> None:
+    """Serve the app as `chalice local` does, until interrupted."""
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name=stage)
+    app = config.chalice_app
+    local.CustomLocalChalice.__bases__ = (local.LocalChalice, app.__class__)
+    app.__class__ = local.CustomLocalChalice
+    server = local.LocalDevServer(app, config, host, port, handler_cls=RequestHandler)
+    server.serve_forever()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.api", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--stage", default="local")
+    args = parser.parse_args()
+    try:
+        serve(args.host, args.port, args.stage)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
