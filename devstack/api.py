@@ -3,20 +3,22 @@
 This is chalice's local server (LocalDevServer, LocalGateway, the `local` stage of
 .chalice/config.json), started the way `chalice local --no-autoreload` starts it. What
 it adds is what Photofeed configures on API Gateway itself (gateway responses): a path
-no route matches is a 404, and a method no route takes (TRACE, QUERY, ...) is a 405, both with the stable JSON error body instead of `{"message": ...}` or HTML.
+no route matches is a 404, and a method no route takes (TRACE, QUERY, ...) is a 405,
+both with the stable JSON error body instead of `{"message": ...}` or HTML.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from typing import Any
 
 from chalice import Chalice, local
-from chalice.config import Config
 from chalice.cli.factory import CLIFactory
+from chalice.config import Config
 
 from chalicelib.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound
 from devstack.services import ROOT
@@ -68,7 +70,7 @@ class RequestHandler(local.ChaliceRequestHandler):
             return
         super()._generic_handle()
 
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle  # noqa: N815
 
     def __getattr__(self, name: str) -> Any:
         # Any other method (TRACE, CONNECT, QUERY, ...) is refused as the gateway would.
@@ -94,10 +96,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(args.host, args.port, args.stage)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
