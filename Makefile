@@ -44,7 +44,7 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	@touch $@
 
 dev: setup
-	@$(PY) -m devstack run
+	@$(PY) -m devstack run --follow
 
 up: setup
 	@$(PY) -m devstack up

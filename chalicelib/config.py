@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, HttpUrl, PostgresDsn, RedisDsn
+from pydantic import Field, HttpUrl, PostgresDsn, RedisDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Stage = Literal["local", "dev", "prod"]
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(5000, ge=100)
 
     limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("aws_endpoint_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Templates write "" for "no endpoint" (AWS itself); that means boto3's default.
+        return None if value == "" else value
 
     @property
     def queue_urls(self) -> dict[str, str]:

@@ -26,7 +26,7 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _Stop
 
 
-def run(directory: Path, api_port: int) -> int:
+def run(directory: Path, api_port: int, follow: bool = False) -> int:
     """Start the stack, print its endpoints, and keep it up until Ctrl-C or SIGTERM."""
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
@@ -37,8 +37,11 @@ def run(directory: Path, api_port: int) -> int:
     try:
         stack.start()
         print(f"Photofeed is up.\n{stack.describe()}\nCtrl-C stops it.", flush=True)
+        followed = [LogFollower(stack.logs / f"{name}.log") for name in FOLLOWED] if follow else []
         while not (dead := stack.dead()):
-            time.sleep(1)
+            for follower in followed:
+                follower.print_new_lines()
+            time.sleep(0.5)
         print(f"stopping: {', '.join(dead)} exited (see {stack.logs}/)", file=sys.stderr)
         return 1
     except _Stop:
@@ -50,6 +53,23 @@ def run(directory: Path, api_port: int) -> int:
         stack.stop()
         pid_file.unlink(missing_ok=True)
         print("stopped.", flush=True)
+
+
+# What `make dev` shows as it runs: requests and the functions' work.
+FOLLOWED = ("api", "pump")
+
+
+class LogFollower:
+    """Prints what a service appends to its log, prefixed with the service's name."""
+
+    def __init__(self, path: Path) -> None:
+        self._name = path.stem
+        self._file = path.open(errors="replace")
+        self._file.seek(0, os.SEEK_END)
+
+    def print_new_lines(self) -> None:
+        for line in self._file.readlines():
+            print(f"{self._name:>5} | {line}", end="", flush=True)
 
 
 def up(directory: Path, api_port: int, timeout: float = 180) -> int:
@@ -141,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         "--dir", type=Path, default=DEFAULT_DIR, help="where the stack keeps its files"
     )
     parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--follow", action="store_true", help="run: print the API and pump logs")
     args = parser.parse_args(argv)
     directory = args.dir.resolve()
     if args.command == "run":
-        return run(directory, args.api_port)
+        return run(directory, args.api_port, follow=args.follow)
     if args.command == "up":
         return up(directory, args.api_port)
     return down(directory)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput
 
@@ -22,8 +21,8 @@ class MediaReady(BaseModel):
     type: Literal["media.ready"] = "media.ready"
     media_id: int = Field(gt=0)
     owner_id: int = Field(gt=0)
-    uploaded_at: datetime
-    ready_at: datetime
+    uploaded_at: AwareDatetime
+    ready_at: AwareDatetime
 
 
 def parse_media_event(body: str) -> MediaReady:

@@ -10,7 +10,7 @@ from chalicelib.errors import InvalidInput
 ORIGINALS_PREFIX = "originals/"
 RENDITIONS_PREFIX = "renditions/"
 
-_ORIGINAL_KEY = re.compile(r"^originals/(?P<media_id>[1-9][0-9]{0,18})$")
+_ORIGINAL_KEY = re.compile(r"originals/(?P<media_id>[1-9][0-9]{0,18})")
 _MAX_MEDIA_ID = 2**63 - 1
 
 
@@ -30,7 +30,7 @@ def rendition_key(media_id: int, name: str, extension: str) -> str:
 
 def media_id_from_original_key(key: str) -> int:
     """The media ID an original's key names; InvalidUploadKey for any other key."""
-    match = _ORIGINAL_KEY.match(key)
+    match = _ORIGINAL_KEY.fullmatch(key)
     if match is None or int(match["media_id"]) > _MAX_MEDIA_ID:
         raise InvalidUploadKey(f"not an original's key: {key!r}")
     return int(match["media_id"])

@@ -42,11 +42,12 @@ class Databases:
                 conn = self._connections[name] = self._connect(name)
             try:
                 yield conn
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
-                conn.close()
-                raise
             finally:
-                if not conn.closed and conn.status != psycopg2.extensions.STATUS_READY:
+                if conn.closed:
+                    # The server went away; the next unit of work connects afresh. A
+                    # statement that merely failed (timeout, deadlock) keeps the connection.
+                    del self._connections[name]
+                elif conn.status != psycopg2.extensions.STATUS_READY:
                     conn.rollback()  # never leave a transaction idle
 
     def _connect(self, name: str) -> Connection:

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chalicelib.errors import InvalidInput
 from chalicelib.feed.events import parse_media_event
 from chalicelib.observability import powertools
 
@@ -28,10 +29,15 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Take one media event; raising fails this record only."""
-    event = parse_media_event(record.body)
+    metrics.add_metric("MediaEvents", MetricUnit.Count, 1)
+    try:
+        event = parse_media_event(record.body)
+    except InvalidInput:
+        # Poison: failed, retried a bounded number of times, then dead-lettered.
+        metrics.add_metric("MediaEventsRejected", MetricUnit.Count, 1)
+        raise
     lag = (datetime.now(timezone.utc) - event.uploaded_at).total_seconds()
     logger.info("media event received", extra={"media_id": event.media_id, "lag_s": lag})
-    metrics.add_metric(name="MediaEventsReceived", unit=MetricUnit.Count, value=1)
 
 
 @logger.inject_lambda_context

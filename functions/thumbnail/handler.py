@@ -33,6 +33,7 @@ clients = Clients(get_settings())
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Handle every object one S3 notification names; raising fails this record only."""
+    metrics.add_metric("UploadNotifications", MetricUnit.Count, 1)
     try:
         for uploaded in uploaded_objects(record.body):
             outcome = receive_original(clients.s3, uploaded)

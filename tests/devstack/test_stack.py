@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,22 +55,35 @@ def test_redis_is_version_7_or_newer(clients):
     assert int(clients.redis.info("server")["redis_version"].split(".")[0]) >= 7
 
 
+def _devstack(command: str, directory: Path, port: int) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack COMMAND` as `make up` / `make down` run it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            command,
+            "--dir",
+            str(directory),
+            "--api-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
 def test_up_is_healthy_and_down_leaves_no_process_behind():
     # GIVEN a stack directory of this test's own and a free API port
     directory = Path(tempfile.mkdtemp(prefix="photofeed-updown-"))
     port = free_port()
-    command = [sys.executable, "-m", "devstack"]
-    args = ["--dir", str(directory), "--api-port", str(port)]
+    pids: list[int] = []
     try:
         # WHEN it is brought up in the background
-        up = subprocess.run(
-            [*command, "up", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
+        up = _devstack("up", directory, port)
         assert up.returncode == 0, up.stdout + up.stderr
 
         # THEN its endpoints are written down and every dependency is ok
@@ -83,17 +97,11 @@ def test_up_is_healthy_and_down_leaves_no_process_behind():
         assert len(pids) == 5  # postgres, redis, moto, api, pump
     finally:
         # WHEN it is brought down
-        down = subprocess.run(
-            [*command, "down", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        down = _devstack("down", directory, port)
     # THEN nothing of it is left running, and its endpoints file is gone
     assert down.returncode == 0, down.stdout + down.stderr
     assert _processes_mentioning(str(directory)) == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     assert not (directory / "stack.env").exists()
-    subprocess.run(["rm", "-rf", str(postgres_data_dir(directory)), str(directory)], check=False)
+    shutil.rmtree(postgres_data_dir(directory), ignore_errors=True)
+    shutil.rmtree(directory, ignore_errors=True)

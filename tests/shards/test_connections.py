@@ -1,0 +1,207 @@
+"""Databases: one lazily opened connection per physical database, healed after failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import pytest
+
+from chalicelib.shards.connections import Databases, UnknownDatabase
+
+
+@pytest.fixture
+def dsns(settings) -> dict[str, str]:
+    return {name: str(dsn) for name, dsn in settings.databases.items()}
+
+
+@pytest.fixture
+def databases(dsns) -> Iterator[Databases]:
+    made = Databases(dsns, statement_timeout_ms=5000)
+    yield made
+    made.close()
+
+
+def _scalar(conn: psycopg2.extensions.connection, sql: str) -> object:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+def _backend_pid(databases: Databases, name: str) -> int:
+    with databases.connection(name) as conn:
+        pid = _scalar(conn, "SELECT pg_backend_pid()")
+        conn.commit()
+    return pid
+
+
+def _admin(dsn: str, sql: str, *args: object) -> object:
+    """Run one statement on a connection of its own, outside Databases."""
+    conn = psycopg2.connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(sql, args)
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_names_are_the_physical_databases_sorted(databases):
+    assert databases.names == ["db0", "db1"]
+
+
+def test_each_name_connects_to_its_own_physical_database(databases):
+    for name in databases.names:
+        with databases.connection(name) as conn:
+            assert _scalar(conn, "SELECT current_database()") == f"photofeed_{name}"
+
+
+def test_the_same_connection_serves_every_unit_of_work(databases):
+    with databases.connection("db0") as first:
+        first_pid = _scalar(first, "SELECT pg_backend_pid()")
+    with databases.connection("db0") as second:
+        second_pid = _scalar(second, "SELECT pg_backend_pid()")
+
+    assert second is first
+    assert second_pid == first_pid
+
+
+def test_each_physical_database_has_a_connection_of_its_own(databases):
+    with databases.connection("db0") as db0, databases.connection("db1") as db1:
+        assert db0 is not db1
+
+
+def test_no_connection_is_opened_before_first_use():
+    # GIVEN a DSN nothing listens on
+    broken = Databases({"db0": "postgresql://nobody@127.0.0.1:1/none"}, statement_timeout_ms=200)
+
+    # THEN building Databases and asking their names does not connect
+    assert broken.names == ["db0"]
+    # AND the first unit of work does
+    with pytest.raises(psycopg2.OperationalError), broken.connection("db0"):
+        pass
+    broken.close()
+
+
+def test_an_unknown_database_name_raises_unknown_database(databases):
+    with pytest.raises(UnknownDatabase), databases.connection("db9"):
+        pass
+
+
+def test_unknown_database_is_a_key_error():
+    assert issubclass(UnknownDatabase, KeyError)
+
+
+def test_a_killed_backend_fails_the_next_use_and_the_use_after_reconnects(databases, dsns):
+    # GIVEN a connection whose server process is terminated from elsewhere
+    with databases.connection("db0") as before:
+        pid = _scalar(before, "SELECT pg_backend_pid()")
+    assert _admin(dsns["db0"], "SELECT pg_terminate_backend(%s, 5000)", pid) is True
+
+    # WHEN it is next used THEN that unit of work fails with a connection error
+    with (
+        pytest.raises((psycopg2.OperationalError, psycopg2.InterfaceError)),
+        databases.connection("db0") as broken,
+    ):
+        _scalar(broken, "SELECT 1")
+    assert broken is before
+    assert broken.closed
+
+    # AND the unit of work after it runs on a new connection
+    with databases.connection("db0") as after:
+        assert _scalar(after, "SELECT 1") == 1
+        new_pid = _scalar(after, "SELECT pg_backend_pid()")
+    assert after is not before
+    assert new_pid != pid
+
+
+def test_the_statement_timeout_cancels_a_slow_statement(dsns):
+    databases = Databases(dsns, statement_timeout_ms=200)
+    try:
+        with databases.connection("db0") as conn:
+            assert _scalar(conn, "SHOW statement_timeout") == "200ms"
+        with pytest.raises(psycopg2.errors.QueryCanceled), databases.connection("db0") as conn:
+            _scalar(conn, "SELECT pg_sleep(2)")
+        # AND the database is usable for the next unit of work
+        with databases.connection("db0") as conn:
+            assert _scalar(conn, "SELECT 1") == 1
+    finally:
+        databases.close()
+
+
+def test_a_cancelled_statement_keeps_the_healthy_connection(dsns):
+    databases = Databases(dsns, statement_timeout_ms=200)
+    try:
+        with pytest.raises(psycopg2.errors.QueryCanceled), databases.connection("db0") as slow:
+            _scalar(slow, "SELECT pg_sleep(2)")
+        with databases.connection("db0") as conn:
+            assert conn is slow
+    finally:
+        databases.close()
+
+
+def test_a_transaction_left_open_is_rolled_back_so_the_connection_is_idle_on_next_use(
+    databases, dsns
+):
+    # GIVEN a unit of work that reads without committing
+    with databases.connection("db0") as conn:
+        pid = _scalar(conn, "SELECT pg_backend_pid()")
+        assert conn.status == psycopg2.extensions.STATUS_BEGIN
+
+    # THEN the server sees the session idle, not idle in transaction
+    state = _admin(dsns["db0"], "SELECT state FROM pg_stat_activity WHERE pid = %s", pid)
+    assert state == "idle"
+    # AND the next unit of work starts on a ready connection
+    with databases.connection("db0") as conn:
+        assert conn.status == psycopg2.extensions.STATUS_READY
+
+
+def test_an_uncommitted_write_does_not_leak_into_the_next_unit_of_work(databases):
+    with databases.connection("db0") as conn:
+        _scalar(conn, "CREATE TEMP TABLE leftover AS SELECT 1 AS x; SELECT count(*) FROM leftover")
+
+    with databases.connection("db0") as conn:
+        assert _scalar(conn, "SELECT to_regclass('pg_temp.leftover') IS NULL") is True
+
+
+def test_a_failed_statement_leaves_the_same_connection_usable(databases):
+    # GIVEN a unit of work whose statement fails (an aborted transaction)
+    with pytest.raises(psycopg2.errors.DivisionByZero), databases.connection("db0") as failed:
+        _scalar(failed, "SELECT 1 / 0")
+
+    # THEN the next unit of work reuses the connection, ready, not aborted
+    with databases.connection("db0") as conn:
+        assert conn is failed
+        assert _scalar(conn, "SELECT 1") == 1
+
+
+def test_an_error_of_the_caller_rolls_back_and_keeps_the_connection(databases):
+    used: list[psycopg2.extensions.connection] = []
+
+    def unit_of_work_that_raises() -> None:
+        with databases.connection("db0") as conn:
+            used.append(conn)
+            _scalar(conn, "SELECT 1")
+            raise ValueError("caller")
+
+    with pytest.raises(ValueError, match="caller"):
+        unit_of_work_that_raises()
+
+    with databases.connection("db0") as conn:
+        assert conn is used[0]
+        assert conn.status == psycopg2.extensions.STATUS_READY
+
+
+def test_close_closes_every_open_connection(dsns):
+    databases = Databases(dsns, statement_timeout_ms=5000)
+    opened = []
+    for name in databases.names:
+        with databases.connection(name) as conn:
+            opened.append(conn)
+
+    databases.close()
+
+    assert all(conn.closed for conn in opened)
