@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 REQUIREMENTS := requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt
 # pip's warnings about this machine's optional local package mirrors are noise.
-PIP_FILTER := grep -v "is ignored: it is neither a file nor a directory" || true
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: help setup system-packages dev up down test lint format clean
 
@@ -60,9 +60,10 @@ format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
 
-# The suite starts a private stack of its own (tests/conftest.py) and stops it.
-test: lint
+# The suite starts a private stack of its own (tests/conftest.py) and stops it; ruff's
+# lint and format checks are tests of the suite too, so the exit status is the suite's.
+test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 clean: down
-	rm -rf .local .pytest_cache .ruff_cache
+	rm -rf .local .pytest_cache .ruff_cache .schemathesis /tmp/photofeed-pg-* /tmp/photofeed-test-*

@@ -1,7 +1,7 @@
 """The AWS resources Photofeed's code talks to, described once as CloudFormation.
 
-The same description is merged into the packaged template for AWS and applied to moto
-by the local stack (`devstack.provision`), so local and cloud resources cannot drift.
+The local stack applies this description to moto (`devstack.provision`); `make package`
+merges the same description into the template for AWS, so the two cannot drift.
 Only data lives here: no clients, no network.
 """
 

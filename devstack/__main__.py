@@ -13,7 +13,7 @@ from pathlib import Path
 
 from devstack.processes import kill_groups, tail
 from devstack.services import ROOT
-from devstack.stack import Stack
+from devstack.stack import Stack, StackBusy, is_running
 
 DEFAULT_DIR = ROOT / ".local"
 
@@ -30,10 +30,14 @@ def run(directory: Path, api_port: int, follow: bool = False) -> int:
     """Start the stack, print its endpoints, and keep it up until Ctrl-C or SIGTERM."""
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
-    pid_file = directory / "stack.pid"
-    directory.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(str(os.getpid()))
     stack = Stack(directory, api_port)
+    try:
+        stack.lock()
+    except StackBusy as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    pid_file = directory / "stack.pid"
+    pid_file.write_text(str(os.getpid()))
     try:
         stack.start()
         print(f"Photofeed is up.\n{stack.describe()}\nCtrl-C stops it.", flush=True)
@@ -44,14 +48,18 @@ def run(directory: Path, api_port: int, follow: bool = False) -> int:
             time.sleep(0.5)
         print(f"stopping: {', '.join(dead)} exited (see {stack.logs}/)", file=sys.stderr)
         return 1
+    except StackBusy as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except _Stop:
         print("stopping...", flush=True)
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
+        stack.stop_services()
         pid_file.unlink(missing_ok=True)
+        stack.release()
         print("stopped.", flush=True)
 
 
@@ -74,12 +82,12 @@ class LogFollower:
 
 def up(directory: Path, api_port: int, timeout: float = 180) -> int:
     """Start the stack in the background; return once /health is green."""
-    if _running_pid(directory):
-        print(f"already up: {directory / 'stack.env'}")
+    env_file = directory / "stack.env"
+    if is_running(directory):
+        print(f"already up; endpoints in {env_file}")
         return 0
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "stack.log"
-    env_file = directory / "stack.env"
     env_file.unlink(missing_ok=True)
     with log.open("ab") as out:
         supervisor = subprocess.Popen(
@@ -115,43 +123,27 @@ def up(directory: Path, api_port: int, timeout: float = 180) -> int:
 
 
 def down(directory: Path, timeout: float = 60) -> int:
-    """Stop a background stack; kill whatever it left if its supervisor is gone."""
-    pid = _running_pid(directory)
-    if pid:
-        os.kill(pid, signal.SIGTERM)
+    """Stop a background stack; kill whatever a dead supervisor left behind."""
+    if is_running(directory):
+        try:
+            os.kill(int((directory / "stack.pid").read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            print("a stack holds the lock but its pid file is unreadable", file=sys.stderr)
+            return 1
         deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
+        while is_running(directory) and time.monotonic() < deadline:
             time.sleep(0.2)
+        if is_running(directory):
+            print(f"the stack did not stop in {timeout}s", file=sys.stderr)
+            return 1
     pids_file = directory / "stack.pids"
-    if pids_file.exists():
-        kill_groups(json.loads(pids_file.read_text()))
+    if pids_file.exists():  # its supervisor died without stopping them
+        kill_groups([tuple(started) for started in json.loads(pids_file.read_text())])
         pids_file.unlink()
-    (directory / "stack.env").unlink(missing_ok=True)
-    (directory / "stack.pid").unlink(missing_ok=True)
+    for name in ("stack.env", "stack.pid"):
+        (directory / name).unlink(missing_ok=True)
     print("Photofeed is down.")
     return 0
-
-
-def _running_pid(directory: Path) -> int | None:
-    try:
-        pid = int((directory / "stack.pid").read_text())
-    except (OSError, ValueError):
-        return None
-    return pid if _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is as good as gone
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:

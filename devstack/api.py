@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from typing import Any
 
 from chalice import Chalice, local
@@ -21,6 +22,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound
+from chalicelib.api.middleware import REQUEST_ID_HEADER
 from devstack.services import ROOT
 
 
@@ -43,7 +45,11 @@ class RequestHandler(local.ChaliceRequestHandler):
 
     def _send_api_error(self, error: ApiError, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(error.body())
-        headers = {"Content-Type": "application/json", **(headers or {})}
+        headers = {
+            "Content-Type": "application/json",
+            REQUEST_ID_HEADER: str(uuid.uuid4()),  # as API Gateway's own answers carry one
+            **(headers or {}),
+        }
         self._send_http_response(error.status, headers, body)
 
     def _refuse_method(self) -> None:

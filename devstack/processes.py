@@ -36,7 +36,9 @@ def unprivileged_user() -> pwd.struct_passwd | None:
     raise RuntimeError("running as root, and neither 'postgres' nor 'nobody' exists")
 
 
-def _child_setup(user: pwd.struct_passwd | None) -> Callable[[], None]:
+def _child_setup(
+    user: pwd.struct_passwd | None, death_signal: int = signal.SIGTERM
+) -> Callable[[], None]:
     def setup() -> None:
         if user is not None:
             os.setgroups([])
@@ -45,7 +47,7 @@ def _child_setup(user: pwd.struct_passwd | None) -> Callable[[], None]:
         # Die with the stack (set after setuid, which clears it): a killed parent
         # leaves no PostgreSQL, Redis, moto or chalice behind.
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, death_signal)
 
     return setup
 
@@ -89,7 +91,7 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 env=self.env,
                 cwd=self.cwd,
-                preexec_fn=_child_setup(self.user),
+                preexec_fn=_child_setup(self.user, self.stop_signal),
                 start_new_session=True,
             )
 
@@ -124,15 +126,35 @@ class Process:
         raise RuntimeError(f"{self.name} not ready after {timeout}s; see {self.log}")
 
 
+def start_time(pid: int) -> int | None:
+    """When a process started (clock ticks since boot): tells a PID from its reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on `port` of loopback."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
 
-def kill_groups(pgids: Sequence[int]) -> None:
-    """Kill process groups a stack left behind (its supervisor died without cleaning up)."""
-    for pgid in pgids:
-        _signal_group(pgid, signal.SIGKILL)
+def kill_groups(started: Sequence[tuple[int, int]]) -> None:
+    """Kill the process groups a stack left behind, if each leader is still the same process."""
+    for pgid, started_at in started:
+        if start_time(pgid) == started_at:
+            _signal_group(pgid, signal.SIGKILL)
 
 
 def tail(path: Path, lines: int = 20) -> str:

@@ -74,6 +74,9 @@ class Pump:
         self._wait_seconds = wait_seconds
         self._retry_delay_seconds = retry_delay_seconds
         self._redrive: dict[str, tuple[str | None, int, str]] = {}
+        # One invocation at a time: each Lambda runs alone in its container, and
+        # Powertools keeps metrics and log keys in process-wide state.
+        self._invoking = threading.Lock()
 
     def deliver_once(self, subscription: Subscription) -> Delivery:
         """Receive one batch (long-polling) and hand it to the handler."""
@@ -120,12 +123,20 @@ class Pump:
         context = LambdaContext(subscription.function_name, aws_request_id=str(uuid.uuid4()))
         all_ids = {record["messageId"] for record in event["Records"]}
         try:
-            response = subscription.handler(event, context) or {}
+            with self._invoking:
+                response = subscription.handler(event, context)
         except Exception:
             log.exception("%s raised: the whole batch failed", subscription.function_name)
             return all_ids
-        failures = response.get("batchItemFailures", []) if isinstance(response, dict) else []
-        reported = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
+        if response is None:
+            return set()
+        failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+        if not isinstance(failures, list) or not all(isinstance(f, dict) for f in failures):
+            log.error(
+                "%s answered %r: the whole batch failed", subscription.function_name, response
+            )
+            return all_ids
+        reported = {f.get("itemIdentifier") for f in failures}
         # Lambda fails the whole batch when a reported ID is not one of the batch's.
         return reported if reported <= all_ids else all_ids
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from hashlib import sha256
 from pathlib import Path
 
@@ -27,21 +28,33 @@ PG_SUPERUSER = "photofeed"
 PHYSICAL_DATABASES = ("db0", "db1")
 MIN_POSTGRES = 15
 MIN_REDIS = 7
+# Called with each service as soon as it is started, so that nothing escapes a stop.
+Track = Callable[[Process], None]
 
 
 def postgres_bindir() -> Path:
-    """The newest system PostgreSQL server binaries, version 15 or newer."""
-    versions = sorted(
+    """The newest system PostgreSQL server binaries, checked to be version 15 or newer."""
+    candidates = sorted(
         (int(p.name), p / "bin")
         for p in Path("/usr/lib/postgresql").glob("*")
         if p.name.isdigit() and (p / "bin" / "postgres").exists()
     )
-    if versions and versions[-1][0] >= MIN_POSTGRES:
-        return versions[-1][1]
     found = shutil.which("postgres")
-    if found:
-        return Path(found).resolve().parent
-    raise RuntimeError("PostgreSQL server not found: run `make setup` (it installs it)")
+    bindir = candidates[-1][1] if candidates else Path(found).resolve().parent if found else None
+    if bindir is None:
+        raise RuntimeError("PostgreSQL server not found: `make setup` installs it")
+    _require_version(str(bindir / "postgres"), r"\) (\d+)", MIN_POSTGRES, "PostgreSQL")
+    return bindir
+
+
+def _require_version(program: str, pattern: str, minimum: int, name: str) -> None:
+    """Fail with a clear message when `program --version` is older than `minimum`."""
+    printed = subprocess.run(
+        [program, "--version"], check=False, capture_output=True, text=True
+    ).stdout
+    match = re.search(pattern, printed)
+    if not match or int(match[1]) < minimum:
+        raise RuntimeError(f"{name} {minimum}+ needed, found: {printed.strip() or program}")
 
 
 def _reachable_by(path: Path, uid: int) -> bool:
@@ -72,7 +85,7 @@ def postgres_data_dir(stack_dir: Path) -> Path:
     return outside
 
 
-def start_postgres(stack_dir: Path, logs: Path) -> tuple[Process, dict[str, str]]:
+def start_postgres(stack_dir: Path, logs: Path, track: Track) -> dict[str, str]:
     """A fresh PostgreSQL cluster on a free port holding the physical databases."""
     bindir = postgres_bindir()
     user = unprivileged_user()
@@ -125,13 +138,14 @@ def start_postgres(stack_dir: Path, logs: Path) -> tuple[Process, dict[str, str]
         stop_signal=signal.SIGINT,  # "fast" shutdown
     )
     process.start()
+    track(process)
     admin_dsn = f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/postgres"
     process.wait_until(lambda: _pg_ready(admin_dsn), timeout=60)
     dsns = {}
     for name in PHYSICAL_DATABASES:
         _create_database(admin_dsn, f"photofeed_{name}")
         dsns[name] = f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/photofeed_{name}"
-    return process, dsns
+    return dsns
 
 
 def _pg_ready(dsn: str) -> bool:
@@ -156,17 +170,12 @@ def redis_server() -> str:
     """The system's redis-server, checked to be version 7 or newer."""
     found = shutil.which("redis-server")
     if not found:
-        raise RuntimeError("redis-server not found: run `make setup` (it installs it)")
-    version = subprocess.run(
-        [found, "--version"], check=False, capture_output=True, text=True
-    ).stdout
-    match = re.search(r"v=(\d+)\.", version)
-    if not match or int(match[1]) < MIN_REDIS:
-        raise RuntimeError(f"Redis {MIN_REDIS}+ needed, found: {version.strip()}")
+        raise RuntimeError("redis-server not found: `make setup` installs it")
+    _require_version(found, r"v=(\d+)\.", MIN_REDIS, "Redis")
     return found
 
 
-def start_redis(stack_dir: Path, logs: Path) -> tuple[Process, str]:
+def start_redis(stack_dir: Path, logs: Path, track: Track) -> str:
     """A Redis on a free port, memory only (it holds derived data only)."""
     data = stack_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -191,9 +200,10 @@ def start_redis(stack_dir: Path, logs: Path) -> tuple[Process, str]:
         log=logs / "redis.log",
     )
     process.start()
+    track(process)
     url = f"redis://127.0.0.1:{port}/0"
     process.wait_until(lambda: _redis_ready(url), timeout=30)
-    return process, url
+    return url
 
 
 def _redis_ready(url: str) -> bool:
@@ -203,7 +213,7 @@ def _redis_ready(url: str) -> bool:
         return False
 
 
-def start_moto(logs: Path, env: dict[str, str]) -> tuple[Process, str]:
+def start_moto(logs: Path, env: dict[str, str], track: Track) -> str:
     """moto in server mode: the local AWS endpoint (S3, SQS, SNS, DynamoDB)."""
     port = free_port()
     process = Process(
@@ -213,9 +223,10 @@ def start_moto(logs: Path, env: dict[str, str]) -> tuple[Process, str]:
         env=env,
     )
     process.start()
+    track(process)
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: _http_ok(f"{url}/moto-api/data.json"), timeout=60)
-    return process, url
+    return url
 
 
 def moto_session(env: dict[str, str]) -> boto3.Session:
@@ -227,7 +238,7 @@ def moto_session(env: dict[str, str]) -> boto3.Session:
     )
 
 
-def start_api(logs: Path, env: dict[str, str], port: int) -> tuple[Process, str]:
+def start_api(logs: Path, env: dict[str, str], port: int, track: Track) -> str:
     """The Chalice app under chalice's local server (devstack.api), as API Gateway calls it."""
     process = Process(
         name="api",
@@ -238,12 +249,13 @@ def start_api(logs: Path, env: dict[str, str], port: int) -> tuple[Process, str]
         stop_signal=signal.SIGINT,
     )
     process.start()
+    track(process)
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: _http_ok(f"{url}/health"), timeout=60)
-    return process, url
+    return url
 
 
-def start_pump(logs: Path, env: dict[str, str]) -> Process:
+def start_pump(logs: Path, env: dict[str, str], track: Track) -> None:
     """The event pump: SQS -> the thumbnail and fan-out handlers."""
     process = Process(
         name="pump",
@@ -253,7 +265,7 @@ def start_pump(logs: Path, env: dict[str, str]) -> Process:
         cwd=ROOT,
     )
     process.start()
-    return process
+    track(process)
 
 
 def _http_ok(url: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shlex
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import services
-from devstack.processes import Process
+from devstack.processes import Process, port_is_free, start_time
 from devstack.provision import provision
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -21,6 +22,10 @@ FAKE_AWS = {
 RESOURCE_PREFIX = "photofeed-local"
 
 
+class StackBusy(RuntimeError):
+    """Raised when a stack already runs from the directory, or the API port is taken."""
+
+
 @dataclass
 class Stack:
     """A private local stack whose files all live under `directory`."""
@@ -29,6 +34,7 @@ class Stack:
     api_port: int = 8000
     processes: list[Process] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    _lock_fd: int | None = None
 
     @property
     def logs(self) -> Path:
@@ -42,9 +48,18 @@ class Stack:
     def pids_file(self) -> Path:
         return self.directory / "stack.pids"
 
+    def lock(self) -> None:
+        """Claim the directory for this stack; StackBusy if another stack has it."""
+        if self._lock_fd is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(self.directory)
+
     def start(self) -> dict[str, str]:
         """Start every service, ready to serve; returns the stack's environment."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.lock()
+        if not port_is_free(self.api_port):
+            self.stop()
+            raise StackBusy(f"port {self.api_port} is taken: is another stack up?")
         self.logs.mkdir(exist_ok=True)
         self.env_file.unlink(missing_ok=True)
         try:
@@ -66,12 +81,9 @@ class Stack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Photofeed",
         }
-        postgres, dsns = services.start_postgres(self.directory, self.logs)
-        self._track(postgres)
-        redis_process, redis_url = services.start_redis(self.directory, self.logs)
-        self._track(redis_process)
-        moto, aws_url = services.start_moto(self.logs, base)
-        self._track(moto)
+        dsns = services.start_postgres(self.directory, self.logs, self._track)
+        redis_url = services.start_redis(self.directory, self.logs, self._track)
+        aws_url = services.start_moto(self.logs, base, self._track)
         resources = provision(services.moto_session(base), aws_url, RESOURCE_PREFIX)
         api_url = f"http://127.0.0.1:{self.api_port}"
         settings = {
@@ -89,25 +101,36 @@ class Stack:
             "PHOTOFEED_API_URL": api_url,
             "PHOTOFEED_STACK_DIR": str(self.directory),
         }
-        api, _ = services.start_api(self.logs, {**base, **self.env}, self.api_port)
-        self._track(api)
-        self._track(services.start_pump(self.logs, {**base, **self.env}))
+        services.start_api(self.logs, {**base, **self.env}, self.api_port, self._track)
+        services.start_pump(self.logs, {**base, **self.env}, self._track)
 
     def _track(self, process: Process) -> None:
         self.processes.append(process)
-        self.pids_file.write_text(json.dumps([p.pid for p in self.processes if p.pid]))
+        started = [(p.pid, start_time(p.pid)) for p in self.processes if p.pid]
+        self.pids_file.write_text(json.dumps(started))
 
     def dead(self) -> list[str]:
         """The names of services that have died."""
         return [p.name for p in self.processes if not p.alive()]
 
     def stop(self) -> None:
+        """Stop every service, newest first, and give up the directory."""
+        self.stop_services()
+        self.release()
+
+    def stop_services(self) -> None:
         """Stop every service, newest first; nothing is left running."""
         for process in reversed(self.processes):
             process.stop()
         self.processes.clear()
         self.env_file.unlink(missing_ok=True)
         self.pids_file.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Give up the directory's lock."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     def describe(self) -> str:
         """The endpoints, for people."""
@@ -122,6 +145,28 @@ class Stack:
             f"Environment  {self.env_file}  (source it in a shell)",
         ]
         return "\n".join(lines)
+
+
+def _lock(directory: Path) -> int:
+    """Hold the directory's lock for as long as the stack runs; StackBusy if held."""
+    fd = os.open(directory / "stack.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StackBusy(f"a stack already runs from {directory} (`make down` stops it)") from None
+    return fd
+
+
+def is_running(directory: Path) -> bool:
+    """Whether a stack holds the directory's lock right now."""
+    try:
+        os.close(_lock(directory))
+    except StackBusy:
+        return True
+    except FileNotFoundError:
+        return False
+    return False
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -11,14 +10,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Response
-from chalice.app import Request
+from chalice.app import ChaliceUnhandledError, Request
 
 from chalicelib.api import errors
 from chalicelib.api.routing import error_response
 
 REQUEST_ID_HEADER = "X-Request-Id"
-# A client's own request ID is echoed only when it cannot smuggle anything into logs.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 GetResponse = Callable[[Request], Response]
 
@@ -40,7 +37,7 @@ def http_middleware(
                 )
             )
         else:
-            response = _with_stable_error_body(get_response(request))
+            response = _with_stable_error_body(_answer(request, get_response, logger))
         response.headers[REQUEST_ID_HEADER] = request_id
         elapsed_ms = (time.perf_counter() - started) * 1000
         route = request.context.get("resourcePath", "?")
@@ -52,10 +49,16 @@ def http_middleware(
     return middleware
 
 
+def _answer(request: Request, get_response: GetResponse, logger: Logger) -> Response:
+    try:
+        return get_response(request)
+    except ChaliceUnhandledError:
+        logger.exception("unhandled error")  # the traceback, with the correlation ID
+        return error_response(errors.InternalError(errors.InternalError.description))
+
+
 def _request_id(request: Request) -> str:
-    given = request.headers.get(REQUEST_ID_HEADER.lower(), "")
-    if _SAFE_REQUEST_ID.match(given):
-        return given
+    """API Gateway's request ID (a fresh one locally): clients cannot choose it."""
     return request.context.get("requestId") or str(uuid.uuid4())
 
 

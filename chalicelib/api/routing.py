@@ -16,10 +16,10 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_origin
 
 from chalice import Blueprint, Response
-from chalice.app import Request
+from chalice.app import ChaliceUnhandledError, Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import errors as domain
@@ -79,6 +79,8 @@ class Routes:
         """Register a view; see the module docstring."""
 
         def register(view: Callable[..., Any]) -> Callable[..., Any]:
+            for model in (query, body):
+                _require_strict(model)
             operation = Operation(
                 path=path_template,
                 method=method.upper(),
@@ -105,6 +107,12 @@ class Routes:
         return register
 
 
+def _require_strict(model: type[BaseModel] | None) -> None:
+    """Unknown parameters and fields must be refused: input models forbid extras."""
+    if model is not None and model.model_config.get("extra") != "forbid":
+        raise TypeError(f"{model.__name__} must set model_config extra='forbid'")
+
+
 def _handle(
     blueprint: Blueprint, operation: Operation, view: Callable[..., Any], **path_args: str
 ) -> Response:
@@ -116,6 +124,9 @@ def _handle(
         return error_response(exc)
     except domain.PhotofeedError as exc:
         return error_response(errors.from_domain(exc))
+    except Exception as exc:
+        # Chalice hands this one to the middleware, which logs it with the request ID.
+        raise ChaliceUnhandledError(type(exc).__name__) from exc
 
 
 def error_response(exc: errors.ApiError) -> Response:
@@ -133,7 +144,7 @@ def _parse_request(
     kwargs: dict[str, BaseModel] = {}
     if operation.path_model:
         kwargs["path"] = _validate(operation.path_model, path_args, "path")
-    query = _query_params(request)
+    query = _query_params(request, operation.query_model)
     if operation.query_model:
         kwargs["query"] = _validate(operation.query_model, query, "query")
     elif query:
@@ -145,13 +156,18 @@ def _parse_request(
     return kwargs
 
 
-def _query_params(request: Request) -> dict[str, Any]:
-    """Query parameters; a parameter given twice keeps all its values, as a list."""
+def _query_params(request: Request, model: type[BaseModel] | None) -> dict[str, Any]:
+    """Query parameters: all values for list fields, else the value (a list if repeated)."""
     params = request.query_params or {}
+    list_fields = {
+        name
+        for name, field in (model.model_fields.items() if model else ())
+        if get_origin(field.annotation) is list
+    }
     result: dict[str, Any] = {}
     for name in params:
         values = params.getlist(name)
-        result[name] = values if len(values) > 1 else values[0]
+        result[name] = values if name in list_fields or len(values) > 1 else values[0]
     return result
 
 
@@ -165,9 +181,16 @@ def _json_body(request: Request) -> Any:
     if not raw:
         raise errors.MalformedJson("the body is empty")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.MalformedJson(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise errors.MalformedJson("the body nests too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, though Python's parser takes them.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> BaseModel:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Literal
 
@@ -70,9 +70,13 @@ def _table_probe(clients: Clients, table: str) -> Probe:
 
 def check(checks: dict[str, Probe], stage: str, timeout: float) -> HealthReport:
     """Run every probe at once; a probe that raises or overruns `timeout` is down."""
-    with ThreadPoolExecutor(max_workers=len(checks) or 1) as pool:
+    pool = ThreadPoolExecutor(max_workers=len(checks) or 1)
+    deadline = time.monotonic() + timeout
+    try:
         futures = {name: pool.submit(_timed, probe) for name, probe in checks.items()}
-        results = [_result(name, future, timeout) for name, future in futures.items()]
+        results = [_result(name, future, deadline) for name, future in futures.items()]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung probe must not hold the answer
     status = "ok" if all(r.ok for r in results) else "unavailable"
     return HealthReport(status=status, stage=stage, dependencies=results)
 
@@ -83,11 +87,11 @@ def _timed(probe: Probe) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _result(name: str, future, timeout: float) -> DependencyHealth:
+def _result(name: str, future: Future[float], deadline: float) -> DependencyHealth:
     try:
-        latency = future.result(timeout=timeout)
+        latency = future.result(timeout=max(0.0, deadline - time.monotonic()))
     except FutureTimeout:
-        return DependencyHealth(name=name, ok=False, latency_ms=timeout * 1000, error="timeout")
+        return DependencyHealth(name=name, ok=False, latency_ms=0, error="timeout")
     except Exception as exc:  # a health check reports failures, it does not raise them
         # The exception's type only: messages can carry hosts and user names.
         return DependencyHealth(name=name, ok=False, latency_ms=0, error=type(exc).__name__)

@@ -164,3 +164,19 @@ def test_the_running_pump_dead_letters_a_poison_upload(clients, settings):
         bodies = _queue_bodies(clients.sqs, settings.uploads_dlq_url)
         dead = [b for b in bodies if key in unquote_plus(b)]
     assert dead, f"{key} never reached the dead-letter queue"
+
+
+def test_a_handler_answer_lambda_cannot_read_fails_the_whole_batch(clients, private):
+    # GIVEN a handler that answers something that is not a batch response
+    def confused(event: dict[str, Any], context: Any) -> Any:
+        return {"batchItemFailures": "none"}
+
+    clients.s3.put_object(Bucket=private["PHOTOFEED_BUCKET"], Key="originals/9", Body=b"x")
+    subscription = Subscription("thumbnail", private["PHOTOFEED_UPLOADS_QUEUE_URL"], confused)
+
+    # WHEN it is delivered once
+    delivery = Pump(clients.sqs, retry_delay_seconds=0).deliver_once(subscription)
+
+    # THEN every record of the batch counts as failed, as Lambda would have it
+    assert delivery.received == 1
+    assert len(delivery.failed) == 1

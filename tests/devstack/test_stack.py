@@ -101,7 +101,36 @@ def test_up_is_healthy_and_down_leaves_no_process_behind():
     # THEN nothing of it is left running, and its endpoints file is gone
     assert down.returncode == 0, down.stdout + down.stderr
     assert _processes_mentioning(str(directory)) == []
-    assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
+    assert all(not Path(f"/proc/{pid}").exists() for pid, _ in pids)
     assert not (directory / "stack.env").exists()
     shutil.rmtree(postgres_data_dir(directory), ignore_errors=True)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_second_stack_on_a_running_stacks_directory_is_refused_and_harms_nothing(http):
+    # GIVEN this session's running stack
+    directory = Path(os.environ["PHOTOFEED_STACK_DIR"])
+
+    # WHEN another stack is started on its directory
+    second = _devstack("run", directory, free_port())
+
+    # THEN it is refused at once, and the running stack is untouched
+    assert second.returncode == 1
+    assert "already runs" in second.stderr
+    assert (directory / "stack.env").exists()
+    assert http.get("/health").json()["status"] == "ok"
+
+
+def test_a_stack_whose_api_port_is_taken_is_refused(api_url):
+    # GIVEN the port of this session's running API
+    port = int(api_url.rsplit(":", 1)[1])
+    directory = Path(tempfile.mkdtemp(prefix="photofeed-busy-"))
+
+    # WHEN a new stack asks for it
+    refused = _devstack("run", directory, port)
+
+    # THEN it says so and starts nothing
+    assert refused.returncode == 1
+    assert f"port {port} is taken" in refused.stderr
+    assert not (directory / "stack.pids").exists()
     shutil.rmtree(directory, ignore_errors=True)
