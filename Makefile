@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-REQUIREMENTS := requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt
+REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt
 # pip's warnings about this machine's optional local package mirrors are noise.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
@@ -26,6 +26,7 @@ system-packages:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing="$$missing pgbouncer"; \
 	$(PYTHON) -c "import ensurepip, venv" 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
@@ -40,7 +41,8 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python requirements into $(VENV)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | $(PIP_FILTER)
-	@$(PY) -c "import chalice, moto, psycopg2, redis, PIL, schemathesis"
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_FILTER)
+	@$(PY) -c "import chalice, moto, psycopg2, redis, PIL, schemathesis, hypothesis"
 	@touch $@
 
 dev: setup

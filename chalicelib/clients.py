@@ -17,6 +17,8 @@ from redis.retry import Retry
 
 from chalicelib.config import Settings
 from chalicelib.shards.connections import Databases
+from chalicelib.shards.routing import Router
+from chalicelib.shards.shard_map import CachedShardMap, ShardMapStore
 
 # Fail fast: an API request has 29 s at most, and a slow dependency should shed, not pile up.
 _AWS_CONFIG = Config(
@@ -66,7 +68,17 @@ class Clients:
 
     @cached_property
     def databases(self) -> Databases:
-        return Databases(
-            {name: str(dsn) for name, dsn in self.settings.databases.items()},
-            statement_timeout_ms=self.settings.statement_timeout_ms,
-        )
+        return Databases({name: str(dsn) for name, dsn in self.settings.databases.items()})
+
+    @cached_property
+    def shard_map_store(self) -> ShardMapStore:
+        s = self.settings
+        return ShardMapStore(s.shard_map_table, s.region, s.endpoint_url)
+
+    @cached_property
+    def shard_map(self) -> CachedShardMap:
+        return CachedShardMap(self.shard_map_store, self.settings.shard_map_ttl_seconds)
+
+    @cached_property
+    def router(self) -> Router:
+        return Router(self.databases, self.shard_map)

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
 
     # Physical database name -> DSN (an RDS Proxy endpoint in AWS).
     databases: dict[str, PostgresDsn] = Field(default_factory=dict)
+    # How many logical shards there are (of the 8192 an ID can name). Fixed at the
+    # first `db migrate`: the shard map records it and later runs must agree.
+    logical_shards: int = Field(64, ge=1, le=8192)
+    # How long a process trusts its copy of the shard map before reading it again.
+    shard_map_ttl_seconds: float = Field(5.0, gt=0, le=300)
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
 
     bucket: str = "photofeed-local-photos"
@@ -59,6 +64,8 @@ class Settings(BaseSettings):
     public_media_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8000/")
     # Seconds a dependency may take before /health calls it down.
     health_timeout_seconds: float = Field(2.0, gt=0, le=10)
+    # Set server-side (RDS Proxy's InitQuery in AWS, the database's default locally),
+    # never with SET from the application, which would pin proxy connections.
     statement_timeout_ms: int = Field(5000, ge=100)
 
     limits: Limits = Field(default_factory=Limits)

@@ -52,7 +52,14 @@ def _child_setup(
     return setup
 
 
-def run(argv: Sequence[str], *, user: pwd.struct_passwd | None = None, log: Path) -> None:
+def run(
+    argv: Sequence[str],
+    *,
+    log: Path,
+    user: pwd.struct_passwd | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> None:
     """Run a set-up command to completion; its output goes to `log`."""
     with log.open("ab") as out:
         result = subprocess.run(
@@ -60,10 +67,12 @@ def run(argv: Sequence[str], *, user: pwd.struct_passwd | None = None, log: Path
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=_child_setup(user),
+            env=env,
+            cwd=cwd,
             check=False,
         )
     if result.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed ({result.returncode}); see {log}")
+        raise RuntimeError(f"{argv[0]} failed ({result.returncode}); see {log}:\n{tail(log)}")
 
 
 @dataclass

@@ -68,11 +68,12 @@ def _reachable_by(path: Path, uid: int) -> bool:
     return True
 
 
-def postgres_data_dir(stack_dir: Path) -> Path:
-    """Where PostgreSQL keeps its files: in the stack directory when its user can reach it.
+def postgres_home(stack_dir: Path) -> Path:
+    """Where PostgreSQL and PgBouncer keep their files: in the stack directory when their
+    user can reach it.
 
-    As root, PostgreSQL runs as an unprivileged user who may not reach a checkout under
-    /root; its files then go to a private directory under /tmp, linked from the stack's.
+    As root, both run as an unprivileged user who may not reach a checkout under /root;
+    their files then go to a private directory under /tmp, linked from the stack's.
     """
     user = unprivileged_user()
     if user is None or _reachable_by(stack_dir, user.pw_uid):
@@ -85,66 +86,104 @@ def postgres_data_dir(stack_dir: Path) -> Path:
     return outside
 
 
-def start_postgres(stack_dir: Path, logs: Path, track: Track) -> dict[str, str]:
-    """A fresh PostgreSQL cluster on a free port holding the physical databases."""
+def _fresh_home(stack_dir: Path) -> Path:
+    home = postgres_home(stack_dir)
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True, mode=0o700)
+    user = unprivileged_user()
+    if user is not None:
+        os.chown(home, user.pw_uid, user.pw_gid)
+    return home
+
+
+def start_postgres(
+    stack_dir: Path, logs: Path, track: Track, statement_timeout_ms: int
+) -> tuple[int, list[str]]:
+    """A fresh PostgreSQL cluster on a free port; returns the port and the databases."""
     bindir = postgres_bindir()
     user = unprivileged_user()
-    data = postgres_data_dir(stack_dir)
-    if data.exists():
-        shutil.rmtree(data)
-    data.mkdir(parents=True, mode=0o700)
-    if user is not None:
-        os.chown(data, user.pw_uid, user.pw_gid)
+    data = _fresh_home(stack_dir) / "data"
     run(
-        [
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            PG_SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        ],
+        [str(bindir / "initdb"), "-D", str(data), "-U", PG_SUPERUSER, "--auth=trust",
+         "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
         user=user,
         log=logs / "postgres-initdb.log",
-    )
+    )  # fmt: skip
     port = free_port()
     process = Process(
         name="postgres",
         argv=[
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            f"port={port}",
-            "-c",
-            f"unix_socket_directories={data}",
-            "-c",
-            "max_connections=200",
+            str(bindir / "postgres"), "-D", str(data),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"port={port}",
+            "-c", f"unix_socket_directories={data}",
+            "-c", "max_connections=200",
             # A throwaway development cluster: durability buys nothing here.
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
+            "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
         ],
         log=logs / "postgres.log",
         user=user,
         stop_signal=signal.SIGINT,  # "fast" shutdown
+    )  # fmt: skip
+    process.start()
+    track(process)
+    admin_dsn = direct_dsn(port, "postgres")
+    process.wait_until(lambda: _pg_ready(admin_dsn), timeout=60)
+    names = [f"photofeed_{name}" for name in PHYSICAL_DATABASES]
+    for name in names:
+        _create_database(admin_dsn, name, statement_timeout_ms)
+    return port, names
+
+
+def direct_dsn(port: int, database: str) -> str:
+    """A DSN straight to the local PostgreSQL (operators; PgBouncer's own backends)."""
+    return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/{database}"
+
+
+def pgbouncer_binary() -> str:
+    """The system's pgbouncer (Debian puts it in /usr/sbin)."""
+    found = shutil.which("pgbouncer", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if not found:
+        raise RuntimeError("pgbouncer not found: `make setup` installs it")
+    return found
+
+
+def start_pgbouncer(
+    stack_dir: Path, logs: Path, track: Track, pg_port: int, databases: list[str]
+) -> dict[str, str]:
+    """PgBouncer in transaction pooling mode in front of every database, as RDS Proxy
+    multiplexes: any session state the application relied on would break here too."""
+    home = postgres_home(stack_dir)
+    user = unprivileged_user()
+    port = free_port()
+    (home / "pgbouncer-users.txt").write_text(f'"{PG_SUPERUSER}" ""\n')
+    config = home / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        + "".join(f"{name} = host=127.0.0.1 port={pg_port} dbname={name}\n" for name in databases)
+        + "\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {home / 'pgbouncer-users.txt'}\n"
+        "pool_mode = transaction\nmax_client_conn = 1000\ndefault_pool_size = 20\n"
+        "server_reset_query =\nignore_startup_parameters = extra_float_digits\n"
+    )
+    if user is not None:
+        for path in (config, home / "pgbouncer-users.txt"):
+            os.chown(path, user.pw_uid, user.pw_gid)
+    process = Process(
+        name="pgbouncer",
+        argv=[pgbouncer_binary(), str(config)],
+        log=logs / "pgbouncer.log",
+        user=user,
+        stop_signal=signal.SIGINT,
     )
     process.start()
     track(process)
-    admin_dsn = f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/postgres"
-    process.wait_until(lambda: _pg_ready(admin_dsn), timeout=60)
-    dsns = {}
-    for name in PHYSICAL_DATABASES:
-        _create_database(admin_dsn, f"photofeed_{name}")
-        dsns[name] = f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/photofeed_{name}"
+    dsns = {
+        name: f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/photofeed_{name}"
+        for name in PHYSICAL_DATABASES
+    }
+    process.wait_until(lambda: all(_pg_ready(dsn) for dsn in dsns.values()), timeout=30)
     return dsns
 
 
@@ -156,12 +195,18 @@ def _pg_ready(dsn: str) -> bool:
     return True
 
 
-def _create_database(admin_dsn: str, name: str) -> None:
+def _create_database(admin_dsn: str, name: str, statement_timeout_ms: int) -> None:
     connection = psycopg2.connect(admin_dsn)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            # What RDS Proxy's InitQuery does in AWS: every session starts with it.
+            cursor.execute(
+                sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
+                    sql.Identifier(name), sql.Literal(statement_timeout_ms)
+                )
+            )
     finally:
         connection.close()
 
@@ -253,6 +298,12 @@ def start_api(logs: Path, env: dict[str, str], port: int, track: Track) -> str:
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: _http_ok(f"{url}/health"), timeout=60)
     return url
+
+
+def migrate(logs: Path, env: dict[str, str]) -> None:
+    """`photofeed db migrate`: the shard map, then every logical shard's schema."""
+    run([sys.executable, "-m", "chalicelib.ops.cli", "db", "migrate"], log=logs / "migrate.log",
+        env=env, cwd=ROOT)  # fmt: skip
 
 
 def start_pump(logs: Path, env: dict[str, str], track: Track) -> None:

@@ -9,6 +9,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chalicelib.config import Settings
 from devstack import services
 from devstack.processes import Process, port_is_free, start_time
 from devstack.provision import provision
@@ -20,6 +21,8 @@ FAKE_AWS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 RESOURCE_PREFIX = "photofeed-local"
+# Enough to spread over both databases and move some around; AWS stages use thousands.
+LOCAL_LOGICAL_SHARDS = 64
 
 
 class StackBusy(RuntimeError):
@@ -32,6 +35,7 @@ class Stack:
 
     directory: Path
     api_port: int = 8000
+    logical_shards: int = LOCAL_LOGICAL_SHARDS
     processes: list[Process] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     _lock_fd: int | None = None
@@ -81,7 +85,9 @@ class Stack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Photofeed",
         }
-        dsns = services.start_postgres(self.directory, self.logs, self._track)
+        timeout_ms = Settings.model_fields["statement_timeout_ms"].default
+        pg_port, names = services.start_postgres(self.directory, self.logs, self._track, timeout_ms)
+        dsns = services.start_pgbouncer(self.directory, self.logs, self._track, pg_port, names)
         redis_url = services.start_redis(self.directory, self.logs, self._track)
         aws_url = services.start_moto(self.logs, base, self._track)
         resources = provision(services.moto_session(base), aws_url, RESOURCE_PREFIX)
@@ -89,7 +95,10 @@ class Stack:
         settings = {
             "PHOTOFEED_STAGE": "local",
             "PHOTOFEED_AWS_ENDPOINT_URL": aws_url,
+            # The application reaches PostgreSQL only through PgBouncer (transaction
+            # pooling), as it reaches RDS only through RDS Proxy in AWS.
             "PHOTOFEED_DATABASES": json.dumps(dsns),
+            "PHOTOFEED_LOGICAL_SHARDS": str(self.logical_shards),
             "PHOTOFEED_REDIS_URL": redis_url,
             "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": f"{aws_url}/{resources['PHOTOFEED_BUCKET']}/",
             **resources,
@@ -100,7 +109,9 @@ class Stack:
             "AWS_ENDPOINT_URL": aws_url,  # for the aws CLI and scripts
             "PHOTOFEED_API_URL": api_url,
             "PHOTOFEED_STACK_DIR": str(self.directory),
+            "PHOTOFEED_POSTGRES_DIRECT": services.direct_dsn(pg_port, "postgres"),
         }
+        services.migrate(self.logs, {**base, **self.env})
         services.start_api(self.logs, {**base, **self.env}, self.api_port, self._track)
         services.start_pump(self.logs, {**base, **self.env}, self._track)
 
@@ -138,7 +149,8 @@ class Stack:
         lines = [
             f"API          {self.env['PHOTOFEED_API_URL']}  (try /health, /openapi.json)",
             f"AWS (moto)   {self.env['PHOTOFEED_AWS_ENDPOINT_URL']}",
-            *(f"PostgreSQL   {name}: {dsn}" for name, dsn in databases.items()),
+            *(f"PgBouncer    {name}: {dsn}" for name, dsn in databases.items()),
+            f"PostgreSQL   direct: {self.env['PHOTOFEED_POSTGRES_DIRECT']}",
             f"Redis        {self.env['PHOTOFEED_REDIS_URL']}",
             f"Bucket       {self.env['PHOTOFEED_BUCKET']}",
             f"Logs         {self.logs}/",

@@ -19,7 +19,7 @@ import requests
 from chalicelib.clients import Clients
 from chalicelib.config import Settings
 from devstack.processes import free_port
-from devstack.services import postgres_data_dir
+from devstack.services import postgres_home
 from devstack.stack import Stack, read_env_file
 
 _stack: Stack | None = None
@@ -39,7 +39,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _stack is None:
         return
-    pg_data = postgres_data_dir(_stack.directory)
+    pg_data = postgres_home(_stack.directory)
     _stack.stop()
     shutil.rmtree(pg_data, ignore_errors=True)
     shutil.rmtree(_stack.directory, ignore_errors=True)

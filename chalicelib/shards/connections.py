@@ -20,9 +20,8 @@ class UnknownDatabase(KeyError):
 class Databases:
     """The physical databases of a deployment, by name."""
 
-    def __init__(self, dsns: dict[str, str], *, statement_timeout_ms: int) -> None:
+    def __init__(self, dsns: dict[str, str]) -> None:
         self._dsns = dict(dsns)
-        self._statement_timeout_ms = statement_timeout_ms
         self._connections: dict[str, Connection] = {}
         # Lambda is single-threaded; `chalice local` serves requests on threads.
         self._locks = {name: threading.Lock() for name in self._dsns}
@@ -51,11 +50,10 @@ class Databases:
                     conn.rollback()  # never leave a transaction idle
 
     def _connect(self, name: str) -> Connection:
+        # No startup options: the statement timeout is the server's default (see
+        # Settings.statement_timeout_ms), so poolers may hand this session to anyone.
         return psycopg2.connect(
-            self._dsns[name],
-            connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            options=f"-c statement_timeout={self._statement_timeout_ms}",
-            application_name="photofeed",
+            self._dsns[name], connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="photofeed"
         )
 
     def close(self) -> None:

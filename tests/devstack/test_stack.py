@@ -14,7 +14,7 @@ import psycopg2
 import requests
 
 from devstack.processes import free_port
-from devstack.services import ROOT, postgres_data_dir
+from devstack.services import ROOT, postgres_home
 from devstack.stack import read_env_file
 
 
@@ -94,7 +94,7 @@ def test_up_is_healthy_and_down_leaves_no_process_behind():
         assert all(d["ok"] for d in health["dependencies"])
         assert _processes_mentioning(str(directory))
         pids = json.loads((directory / "stack.pids").read_text())
-        assert len(pids) == 5  # postgres, redis, moto, api, pump
+        assert len(pids) == 6  # postgres, pgbouncer, redis, moto, api, pump
     finally:
         # WHEN it is brought down
         down = _devstack("down", directory, port)
@@ -103,7 +103,7 @@ def test_up_is_healthy_and_down_leaves_no_process_behind():
     assert _processes_mentioning(str(directory)) == []
     assert all(not Path(f"/proc/{pid}").exists() for pid, _ in pids)
     assert not (directory / "stack.env").exists()
-    shutil.rmtree(postgres_data_dir(directory), ignore_errors=True)
+    shutil.rmtree(postgres_home(directory), ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
 
 

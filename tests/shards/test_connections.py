@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import psycopg2
@@ -18,8 +19,22 @@ def dsns(settings) -> dict[str, str]:
 
 
 @pytest.fixture
+def direct_dsns(settings) -> dict[str, str]:
+    """Straight to PostgreSQL, not through PgBouncer: for tests about backend sessions."""
+    server = os.environ["PHOTOFEED_POSTGRES_DIRECT"].rsplit("/", 1)[0]
+    return {name: f"{server}/photofeed_{name}" for name in settings.databases}
+
+
+@pytest.fixture
+def direct(direct_dsns) -> Iterator[Databases]:
+    made = Databases(direct_dsns)
+    yield made
+    made.close()
+
+
+@pytest.fixture
 def databases(dsns) -> Iterator[Databases]:
-    made = Databases(dsns, statement_timeout_ms=5000)
+    made = Databases(dsns)
     yield made
     made.close()
 
@@ -28,6 +43,11 @@ def _scalar(conn: psycopg2.extensions.connection, sql: str) -> object:
     with conn.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchone()[0]
+
+
+def _execute(conn: psycopg2.extensions.connection, sql: str) -> None:
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
 
 
 def _backend_pid(databases: Databases, name: str) -> int:
@@ -59,7 +79,8 @@ def test_each_name_connects_to_its_own_physical_database(databases):
             assert _scalar(conn, "SELECT current_database()") == f"photofeed_{name}"
 
 
-def test_the_same_connection_serves_every_unit_of_work(databases):
+def test_the_same_connection_serves_every_unit_of_work(direct):
+    databases = direct
     with databases.connection("db0") as first:
         first_pid = _scalar(first, "SELECT pg_backend_pid()")
     with databases.connection("db0") as second:
@@ -76,7 +97,7 @@ def test_each_physical_database_has_a_connection_of_its_own(databases):
 
 def test_no_connection_is_opened_before_first_use():
     # GIVEN a DSN nothing listens on
-    broken = Databases({"db0": "postgresql://nobody@127.0.0.1:1/none"}, statement_timeout_ms=200)
+    broken = Databases({"db0": "postgresql://nobody@127.0.0.1:1/none"})
 
     # THEN building Databases and asking their names does not connect
     assert broken.names == ["db0"]
@@ -95,7 +116,8 @@ def test_unknown_database_is_a_key_error():
     assert issubclass(UnknownDatabase, KeyError)
 
 
-def test_a_killed_backend_fails_the_next_use_and_the_use_after_reconnects(databases, dsns):
+def test_a_killed_backend_fails_the_next_use_and_the_use_after_reconnects(direct, direct_dsns):
+    databases, dsns = direct, direct_dsns
     # GIVEN a connection whose server process is terminated from elsewhere
     with databases.connection("db0") as before:
         pid = _scalar(before, "SELECT pg_backend_pid()")
@@ -118,13 +140,23 @@ def test_a_killed_backend_fails_the_next_use_and_the_use_after_reconnects(databa
     assert new_pid != pid
 
 
-def test_the_statement_timeout_cancels_a_slow_statement(dsns):
-    databases = Databases(dsns, statement_timeout_ms=200)
+def test_every_session_has_the_servers_statement_timeout(databases, settings):
+    # Set by the server (RDS Proxy's InitQuery in AWS), never by a SET of ours.
+    for name in databases.names:
+        with databases.connection(name) as conn:
+            assert (
+                _scalar(conn, "SHOW statement_timeout")
+                == f"{settings.statement_timeout_ms // 1000}s"
+            )
+
+
+def test_a_statement_over_its_timeout_is_cancelled(dsns):
+    databases = Databases(dsns)
     try:
         with databases.connection("db0") as conn:
-            assert _scalar(conn, "SHOW statement_timeout") == "200ms"
-        with pytest.raises(psycopg2.errors.QueryCanceled), databases.connection("db0") as conn:
-            _scalar(conn, "SELECT pg_sleep(2)")
+            _execute(conn, "SET LOCAL statement_timeout = 200")  # the test's own shortcut
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                _scalar(conn, "SELECT pg_sleep(2)")
         # AND the database is usable for the next unit of work
         with databases.connection("db0") as conn:
             assert _scalar(conn, "SELECT 1") == 1
@@ -133,10 +165,12 @@ def test_the_statement_timeout_cancels_a_slow_statement(dsns):
 
 
 def test_a_cancelled_statement_keeps_the_healthy_connection(dsns):
-    databases = Databases(dsns, statement_timeout_ms=200)
+    databases = Databases(dsns)
     try:
-        with pytest.raises(psycopg2.errors.QueryCanceled), databases.connection("db0") as slow:
-            _scalar(slow, "SELECT pg_sleep(2)")
+        with databases.connection("db0") as slow:
+            _execute(slow, "SET LOCAL statement_timeout = 200")
+            with pytest.raises(psycopg2.errors.QueryCanceled):
+                _scalar(slow, "SELECT pg_sleep(2)")
         with databases.connection("db0") as conn:
             assert conn is slow
     finally:
@@ -144,8 +178,9 @@ def test_a_cancelled_statement_keeps_the_healthy_connection(dsns):
 
 
 def test_a_transaction_left_open_is_rolled_back_so_the_connection_is_idle_on_next_use(
-    databases, dsns
+    direct, direct_dsns
 ):
+    databases, dsns = direct, direct_dsns
     # GIVEN a unit of work that reads without committing
     with databases.connection("db0") as conn:
         pid = _scalar(conn, "SELECT pg_backend_pid()")
@@ -196,7 +231,7 @@ def test_an_error_of_the_caller_rolls_back_and_keeps_the_connection(databases):
 
 
 def test_close_closes_every_open_connection(dsns):
-    databases = Databases(dsns, statement_timeout_ms=5000)
+    databases = Databases(dsns)
     opened = []
     for name in databases.names:
         with databases.connection(name) as conn:

@@ -1,0 +1,178 @@
+"""`photofeed`: the operators' command line (migrations, the shard map, shard moves).
+
+Settings come from the environment, as everywhere; against the local stack, the CLI
+reads `.local/stack.env` when no PHOTOFEED_* variable is set (or `--stack-env FILE`).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from psycopg2 import sql
+
+from chalicelib.clients import Clients
+from chalicelib.config import Settings
+from chalicelib.errors import PhotofeedError
+from chalicelib.shards.migrations import (
+    MigrationError,
+    applied_version,
+    ensure_shard_map,
+    load_migrations,
+    migrate,
+)
+from chalicelib.shards.moves import CopyMismatch, MoveInterrupted, ShardMove
+from chalicelib.shards.schema import schema_name, table
+
+LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent.parent / ".local" / "stack.env"
+
+
+def _load_env_file(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key, shlex.split(value)[0] if value else "")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--stack-env",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An env file of settings (default: .local/stack.env when no PHOTOFEED_* is set).",
+)
+@click.pass_context
+def cli(ctx: click.Context, stack_env: Path | None) -> None:
+    """Operate Photofeed: migrations, the shard map and shard moves."""
+    configured = any(key.startswith("PHOTOFEED_") for key in os.environ)
+    if stack_env is None and not configured and LOCAL_STACK_ENV.exists():
+        stack_env = LOCAL_STACK_ENV
+    if stack_env is not None:
+        _load_env_file(stack_env)
+    ctx.obj = Clients(Settings.from_env())
+
+
+@cli.group()
+def db() -> None:
+    """The physical databases and their logical shards' schemas."""
+
+
+@db.command("migrate")
+@click.pass_obj
+def db_migrate(clients: Clients) -> None:
+    """Create the shard map if there is none, then bring every shard up to date."""
+    settings = clients.settings
+    migrations = load_migrations()
+    shard_map = ensure_shard_map(
+        clients.shard_map_store, settings.logical_shards, settings.databases
+    )
+    with click.progressbar(length=shard_map.logical_shards, label="migrating shards") as bar:
+        report = migrate(clients.databases, shard_map, migrations, progress=bar.update)
+    click.echo(
+        f"{report.shards} logical shards at version {report.version}; "
+        f"{report.applied} migrations applied now."
+    )
+
+
+@cli.group()
+def shards() -> None:
+    """The shard map: where each logical shard lives, and moving shards."""
+
+
+@shards.command("list")
+@click.pass_obj
+def shards_list(clients: Clients) -> None:
+    """Every physical database and the logical shards it holds."""
+    shard_map = clients.shard_map_store.load()
+    click.echo(f"shard map version {shard_map.version}, {shard_map.logical_shards} shards")
+    for database, count in sorted(Counter(shard_map.homes).items()):
+        ranges = _ranges(shard_map.shards_on(database))
+        click.echo(f"{database}: {count} shards ({ranges})")
+    for shard, move in sorted(shard_map.moves.items()):
+        click.echo(f"moving: shard {shard} -> {move.target}, after step {move.phase}")
+
+
+def _ranges(shards: list[int]) -> str:
+    runs: list[list[int]] = []
+    for shard in shards:
+        if runs and runs[-1][1] == shard - 1:
+            runs[-1][1] = shard
+        else:
+            runs.append([shard, shard])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+@shards.command("show")
+@click.argument("shard", type=int)
+@click.pass_obj
+def shards_show(clients: Clients, shard: int) -> None:
+    """A logical shard's physical home, schema version and row counts."""
+    shard_map = clients.shard_map_store.load()
+    try:
+        database = shard_map.database_of(shard)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0])) from None
+    click.echo(f"shard {shard}: schema {schema_name(shard)} on {database}")
+    if shard in shard_map.moves:
+        move = shard_map.moves[shard]
+        click.echo(f"moving to {move.target}, after step {move.phase}")
+    with clients.databases.connection(database) as conn, conn, conn.cursor() as cursor:
+        click.echo(f"schema version {applied_version(conn, shard)}")
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
+            [schema_name(shard)],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(_count(shard, name))
+            click.echo(f"  {name}: {cursor.fetchone()[0]} rows")
+
+
+def _count(shard: int, name: str) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(table(shard, name))
+
+
+@shards.command("move")
+@click.argument("shard", type=int)
+@click.option("--to", "target", required=True, help="The physical database to move it to.")
+@click.option("--rollback", is_flag=True, help="Undo an unfinished move instead.")
+@click.pass_obj
+def shards_move(clients: Clients, shard: int, target: str, rollback: bool) -> None:
+    """Move a logical shard to another physical database (or finish or undo a move).
+
+    The shard is read-only from the copy until the map flips; every other shard stays
+    writable. A move stopped anywhere is finished by running this again.
+    """
+    move = ShardMove(
+        databases=clients.databases,
+        store=clients.shard_map_store,
+        migrations=load_migrations(),
+        shard=shard,
+        target=target,
+        settle_seconds=clients.settings.shard_map_ttl_seconds,
+        progress=lambda step: click.echo(f"  {step}"),
+    )
+    if rollback:
+        click.echo(move.rollback())
+        return
+    report = move.run()
+    for check in report.tables:
+        click.echo(f"  {check.name}: {check.rows} rows, checksum {check.checksum}")
+    window = report.read_only_seconds
+    read_only = f"; read-only for {window:.3f} s" if window is not None else ""
+    click.echo(f"shard {shard} is on {report.target}{read_only}")
+
+
+def main() -> None:
+    """The `photofeed` command."""
+    try:
+        cli()
+    except (PhotofeedError, MigrationError, MoveInterrupted, CopyMismatch) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

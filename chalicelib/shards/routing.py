@@ -1,0 +1,114 @@
+"""From a shard (or any ID) to its physical database's connection and its schema.
+
+`Router.run` gives a unit of work one transaction on the right database. When the
+shard moved under it (its schema gone, or read-only while a move finishes), the map is
+read again and the work retried, for a few seconds at most; other shards never wait.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from psycopg2 import errors, sql
+from psycopg2.extensions import connection as Connection
+
+from chalicelib.errors import DependencyUnavailable
+from chalicelib.shards.connections import Databases
+from chalicelib.shards.ids import shard_of
+from chalicelib.shards.schema import schema
+from chalicelib.shards.shard_map import CachedShardMap, ShardMap
+
+T = TypeVar("T")
+Work = Callable[[Connection, sql.Identifier], T]
+# A part of a per-database query: the statement for one shard's schema, and its values.
+ShardQuery = Callable[[int, sql.Identifier], tuple[sql.Composable, Sequence[Any]]]
+
+# What a statement meets on a shard that moved away or is finishing a move.
+SHARD_MOVED = (
+    errors.InvalidSchemaName,
+    errors.UndefinedTable,
+    errors.UndefinedFunction,
+    errors.ReadOnlySqlTransaction,
+)
+# How long work waits for a moving shard before giving up (a move's read-only window
+# is well under this; see chalicelib.shards.moves).
+RETRY_SECONDS = 5.0
+_RETRY_PAUSE_SECONDS = 0.05
+
+
+class ShardUnavailable(DependencyUnavailable):
+    """Raised when a shard stayed unreachable (moving) for longer than RETRY_SECONDS."""
+
+
+class Router:
+    """Routes work to logical shards over the physical databases."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        shard_map: CachedShardMap,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
+        self._databases = databases
+        self._map = shard_map
+        self._retry_seconds = retry_seconds
+
+    def run(self, shard: int, work: Work[T]) -> T:
+        """Run `work(conn, schema)` in one committed transaction on the shard's database."""
+        return self._with_retries(shard, lambda m: self._run_on(m.database_of(shard), shard, work))
+
+    def run_for_id(self, object_id: int, work: Work[T]) -> T:
+        """Run `work` on the shard that holds the row `object_id` names."""
+        return self.run(shard_of(object_id), work)
+
+    def query_shards(self, shards: Iterable[int], query: ShardQuery) -> list[tuple[Any, ...]]:
+        """Rows of `query` over many shards: one statement per physical database (the
+        shards' parts joined by UNION ALL), the databases asked at once."""
+        wanted = sorted(set(shards))
+        if not wanted:
+            return []
+        return self._with_retries(wanted[0], lambda m: self._query_databases(m, wanted, query))
+
+    def _run_on(self, database: str, shard: int, work: Work[T]) -> T:
+        with self._databases.connection(database) as conn, conn:
+            return work(conn, schema(shard))
+
+    def _query_databases(
+        self, shard_map: ShardMap, shards: list[int], query: ShardQuery
+    ) -> list[tuple[Any, ...]]:
+        by_database: dict[str, list[int]] = defaultdict(list)
+        for shard in shards:
+            by_database[shard_map.database_of(shard)].append(shard)
+        with ThreadPoolExecutor(max_workers=len(by_database)) as pool:
+            batches = pool.map(
+                lambda item: self._query_database(item[0], item[1], query), by_database.items()
+            )
+            return [row for rows in batches for row in rows]
+
+    def _query_database(
+        self, database: str, shards: list[int], query: ShardQuery
+    ) -> list[tuple[Any, ...]]:
+        parts = [query(shard, schema(shard)) for shard in shards]
+        statement = sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p, _ in parts)
+        values = [value for _, part_values in parts for value in part_values]
+        with self._databases.connection(database) as conn, conn, conn.cursor() as cursor:
+            cursor.execute(statement, values)
+            return cursor.fetchall()
+
+    def _with_retries(self, shard: int, attempt: Callable[[ShardMap], T]) -> T:
+        deadline = time.monotonic() + self._retry_seconds
+        shard_map = self._map.get()
+        while True:
+            try:
+                return attempt(shard_map)
+            except SHARD_MOVED as exc:
+                if time.monotonic() > deadline:
+                    raise ShardUnavailable(f"logical shard {shard} is moving; retry") from exc
+                previous = shard_map
+                shard_map = self._map.refresh()
+                if shard_map.homes == previous.homes:
+                    time.sleep(_RETRY_PAUSE_SECONDS)  # still read-only: the move is finishing
