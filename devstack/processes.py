@@ -145,8 +145,10 @@ def start_time(pid: int) -> int | None:
 
 
 def port_is_free(port: int) -> bool:
-    """Whether nothing listens on `port` of loopback."""
+    """Whether nothing listens on `port` of loopback (connections closing on it are fine,
+    as they are to the API server, which binds with SO_REUSEADDR)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

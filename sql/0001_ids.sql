@@ -1,51 +1,97 @@
 -- IDs of one logical shard: 41 bits of milliseconds since 2026-01-01, 13 bits of shard,
--- 10 bits of sequence (see chalicelib/shards/ids.py). Placeholders: {schema} (the
--- schema), {shard} (its number), {id_seq} and {block_seq} (its sequences, as text).
+-- 10 bits of sequence (see chalicelib/shards/ids.py). The migration runner fills in the
+-- schema, the shard number and the names of the shard's two sequences.
 --
--- Instagram's next_id() took the sequence modulo 1024 and the clock: past 1024 IDs in
--- one millisecond on one shard, IDs repeat. Here each block of 1024 sequence values
--- starts in a millisecond later than every millisecond the block before used (recorded
--- in {block_seq}), so (millisecond, sequence % 1024) never repeats: under a burst the
--- clock part runs at most a millisecond ahead instead of colliding. next_id() is one
--- SQL expression that PostgreSQL inlines into the INSERT; only the first ID of a block
--- calls PL/pgSQL. (Concurrent sessions share the guarantee as long as one shard is not
--- asked for more than 1024 IDs within the few microseconds a block start takes.)
+-- Instagram's next_id() took the sequence modulo 1024 and the clock, so IDs repeated
+-- whenever a shard was asked for more than 1024 in one millisecond. Here the sequence
+-- is cut into blocks of 1024 values, and each block gets milliseconds of its own. The
+-- first value of a block closes the block before, then opens its own at a millisecond
+-- later than any the block before can use (recorded in the gate); every other value
+-- takes the clock, read while its block was open, but no less than that millisecond.
+-- Blocks never share a millisecond, so (millisecond, sequence % 1024) never repeats,
+-- whatever the number of sessions. A block opens at most a millisecond ahead of the
+-- clock (its opener waits rather than run further ahead), so IDs keep to the clock
+-- within a millisecond. A value that finds its block closed already is drawn again; a
+-- block whose opener died is skipped after 10 ms.
+--
+-- The gate is a sequence used as a register (setval/last value, never rolled back):
+-- block number (22 bits) << 41 | milliseconds since the epoch it opened at (0 while
+-- it is being opened).
 
 CREATE SEQUENCE {schema}.id_seq AS bigint;
-CREATE SEQUENCE {schema}.id_block_ms AS bigint MINVALUE 0 START 0;
+CREATE SEQUENCE {schema}.id_gate AS bigint MINVALUE 0 START 0;
 
 CREATE FUNCTION {schema}.clock_ms() RETURNS bigint
 LANGUAGE sql VOLATILE PARALLEL SAFE AS $fn$
   SELECT floor(date_part('epoch', clock_timestamp()) * 1000)::bigint
 $fn$;
 
--- Called by the first ID of each block of 1024: the block's first millisecond.
-CREATE FUNCTION {schema}.start_id_block() RETURNS bigint
+-- Opens `block` and returns the millisecond it opened at, or NULL if a later block
+-- opened first (the caller then draws again).
+CREATE FUNCTION {schema}.open_id_block(block bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-  start_ms bigint := GREATEST({schema}.clock_ms(),
-                              coalesce(pg_sequence_last_value({block_seq}::regclass), 0)) + 1;
+  waiting_since bigint := {schema}.clock_ms();
+  gate bigint;
+  behind bigint;
+  last_opened bigint;
+  closed_at bigint;
 BEGIN
-  PERFORM setval({block_seq}::regclass, start_ms);
-  RETURN start_ms;
+  LOOP  -- blocks open in order; an opener that died is not waited for beyond 10 ms
+    gate := coalesce(pg_sequence_last_value({gate_seq}::regclass), 1);
+    behind := (block - (gate >> 41)) & 4194303;
+    IF behind = 0 OR behind > 2097152 THEN
+      RETURN NULL;  -- this block or a later one is open or opening already
+    END IF;
+    EXIT WHEN behind = 1 AND (gate & 2199023255551) > 0;
+    EXIT WHEN {schema}.clock_ms() - waiting_since > 10;
+  END LOOP;
+  last_opened := (gate & 2199023255551) + 1767225600000;
+  PERFORM setval({gate_seq}::regclass, block << 41);  -- close the block before
+  closed_at := {schema}.clock_ms();
+  WHILE closed_at < last_opened LOOP  -- keep within a millisecond of the clock
+    closed_at := {schema}.clock_ms();
+  END LOOP;
+  -- Later than any millisecond the block before used: its values read the clock
+  -- before the close, and took no less than its opening millisecond.
+  PERFORM setval({gate_seq}::regclass, (block << 41) | (closed_at + 1 - 1767225600000));
+  RETURN closed_at + 1;
 END
 $fn$;
 
--- The millisecond of the ID whose sequence value is seq.
-CREATE FUNCTION {schema}.id_ms(seq bigint) RETURNS bigint
-LANGUAGE sql VOLATILE AS $fn$
-  SELECT GREATEST({schema}.clock_ms(),
-                  CASE WHEN seq % 1024 = 0 THEN {schema}.start_id_block()
-                       ELSE pg_sequence_last_value({block_seq}::regclass) END)
-$fn$;
-
--- Column default of every ID. nextval() is called once, inside id_ms(); the low bits
--- read the same value back with currval() (the operands of | are evaluated in order).
+-- The default of every ID column.
 CREATE FUNCTION {schema}.next_id() RETURNS bigint
-LANGUAGE sql VOLATILE AS $fn$
-  SELECT (({schema}.id_ms(nextval({id_seq}::regclass)) - 1767225600000) << 23)
-         | ({shard}::bigint << 10)
-         | (currval({id_seq}::regclass) % 1024)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  seq bigint := nextval({id_seq}::regclass);
+  now_ms bigint;
+  gate bigint;
+  waiting_since bigint;
+BEGIN
+  LOOP
+    IF seq & 1023 = 0 THEN
+      now_ms := {schema}.open_id_block((seq >> 10) & 4194303);
+      IF now_ms IS NOT NULL THEN
+        RETURN ((now_ms - 1767225600000) << 23) | ({shard}::bigint << 10);
+      END IF;
+      seq := nextval({id_seq}::regclass);  -- a later block opened first
+      CONTINUE;
+    END IF;
+    now_ms := {schema}.clock_ms() - 1767225600000;  -- read before the gate: see the header
+    gate := coalesce(pg_sequence_last_value({gate_seq}::regclass), 1);
+    IF gate >> 41 = (seq >> 10) & 4194303 AND gate & 2199023255551 > 0 THEN
+      -- our block is open
+      RETURN (GREATEST(now_ms, gate & 2199023255551) << 23) | ({shard}::bigint << 10)
+             | (seq & 1023);
+    END IF;
+    waiting_since := coalesce(waiting_since, now_ms);
+    IF (((seq >> 10) - (gate >> 41)) & 4194303) > 2097152 OR now_ms - waiting_since > 10 THEN
+      -- the gate moved past our block, or its opener is gone: draw again
+      seq := nextval({id_seq}::regclass);
+      waiting_since := NULL;
+    END IF;  -- else our block is about to open: look again
+  END LOOP;
+END
 $fn$;
 
 -- Raised by a shard that is being moved: see chalicelib/shards/moves.py.
@@ -57,19 +103,22 @@ BEGIN
 END
 $fn$;
 
--- A shard move (chalicelib/shards/moves.py) reads where IDs stand on the old home...
-CREATE FUNCTION {schema}.id_state(OUT last_seq bigint, OUT last_ms bigint)
+-- A shard move reads where IDs stand on the old home...
+CREATE FUNCTION {schema}.id_state(OUT last_seq bigint, OUT gate bigint)
 LANGUAGE sql VOLATILE AS $fn$
   SELECT (SELECT last_value FROM {schema}.id_seq),
-         GREATEST({schema}.clock_ms(),
-                  coalesce(pg_sequence_last_value({block_seq}::regclass), 0))
+         coalesce(pg_sequence_last_value({gate_seq}::regclass), 1)
 $fn$;
 
--- ...and makes the new home continue after them, even if the servers' clocks differ.
-CREATE FUNCTION {schema}.continue_ids(last_seq bigint, last_ms bigint) RETURNS void
+-- ...and the new home continues after them: the same sequence and gate, and its clock
+-- past the old home's last opened millisecond even if the servers' clocks differ.
+CREATE FUNCTION {schema}.continue_ids(last_seq bigint, gate bigint) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $fn$
 BEGIN
   PERFORM setval({id_seq}::regclass, last_seq);
-  PERFORM setval({block_seq}::regclass, last_ms + 1);
+  PERFORM setval({gate_seq}::regclass, gate);
+  IF {schema}.clock_ms() < (gate & 2199023255551) + 1767225600000 - 1000 THEN
+    RAISE EXCEPTION 'the clock of the new home is more than a second behind the old';
+  END IF;
 END
 $fn$;

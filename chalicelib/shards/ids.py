@@ -1,5 +1,8 @@
 """64-bit IDs in Instagram's layout: 41 bits of milliseconds, 13 of shard, 10 of sequence.
 
+PostgreSQL keeps IDs in a signed bigint, so the top bit of the 41 stays 0: IDs are
+positive and sort by time for 2**40 ms from the epoch, until 2060-11.
+
 PostgreSQL makes them (`next_id()` of each shard schema, see sql/0001_ids.sql); Python
 only takes them apart and puts them together, e.g. to route an ID to its shard.
 """
@@ -9,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-# 2026-01-01T00:00:00Z: 41 bits of milliseconds from here last until 2095.
+# 2026-01-01T00:00:00Z. IDs stay positive for 2**40 ms from here: until 2060-11.
 EPOCH_MS = 1_767_225_600_000
 SHARD_BITS = 13
 SEQUENCE_BITS = 10

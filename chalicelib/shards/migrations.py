@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from psycopg2 import sql
+from psycopg2 import errors, sql
 from psycopg2.extensions import connection as Connection
 
 from chalicelib.shards.connections import Databases
@@ -48,7 +48,7 @@ class Migration:
             schema=schema(shard),
             shard=sql.Literal(shard),
             id_seq=sql.Literal(f"{name}.id_seq"),
-            block_seq=sql.Literal(f"{name}.id_block_ms"),
+            gate_seq=sql.Literal(f"{name}.id_gate"),
         )
 
 
@@ -80,8 +80,20 @@ def applied_version(conn: Connection, shard: int) -> int:
         return int(cursor.fetchone()[0])
 
 
+# What a migrator meets when another one created the same schema a moment before it.
+_CREATED_MEANWHILE = (errors.UniqueViolation, errors.DuplicateSchema, errors.DuplicateTable)
+
+
 def migrate_shard(conn: Connection, shard: int, migrations: list[Migration]) -> list[int]:
     """Apply the shard's pending migrations in one transaction; the versions applied."""
+    try:
+        return _migrate_shard(conn, shard, migrations)
+    except _CREATED_MEANWHILE:
+        # Both saw no schema; the other committed it first. Now the lock takes turns.
+        return _migrate_shard(conn, shard, migrations)
+
+
+def _migrate_shard(conn: Connection, shard: int, migrations: list[Migration]) -> list[int]:
     versions_table = table(shard, MIGRATIONS_TABLE)
     with conn, conn.cursor() as cursor:
         cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema(shard)))

@@ -85,8 +85,8 @@ class ShardMap:
         """A first map: contiguous, equal ranges of shards over the databases, in order."""
         if not 1 <= logical_shards <= MAX_SHARDS or not databases:
             raise ValueError("need 1..8192 logical shards and at least one database")
-        per_database = -(-logical_shards // len(databases))
-        homes = tuple(databases[shard // per_database] for shard in range(logical_shards))
+        count = len(databases)
+        homes = tuple(databases[shard * count // logical_shards] for shard in range(logical_shards))
         return cls(version=1, homes=homes)
 
 

@@ -47,7 +47,9 @@ class PrivateShards:
             return cursor.fetchone()[0] is not None
 
 
-def _private_table(clients) -> str:
+@pytest.fixture
+def map_table_name(clients) -> Iterator[str]:
+    """A private, empty shard-map table (the shape of the real one)."""
     name = f"test-shard-map-{uuid.uuid4().hex[:8]}"
     clients.dynamodb.create_table(
         TableName=name,
@@ -55,15 +57,15 @@ def _private_table(clients) -> str:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return name
+    yield name
+    clients.dynamodb.delete_table(TableName=name)
 
 
 @pytest.fixture
-def private(clients, settings) -> Iterator[PrivateShards]:
+def private(clients, settings, map_table_name) -> Iterator[PrivateShards]:
     first = next(_next_shards)
     shards = [first, first + 1, first + 2]
-    name = _private_table(clients)
-    store = ShardMapStore(name, settings.region, settings.endpoint_url)
+    store = ShardMapStore(map_table_name, settings.region, settings.endpoint_url)
     store.create(ShardMap(version=1, homes=("db0",) * MAX_SHARDS))
     migrations = load_migrations()
     for shard in shards:
@@ -75,4 +77,3 @@ def private(clients, settings) -> Iterator[PrivateShards]:
         for shard in shards:
             with clients.databases.connection(database) as conn, conn, conn.cursor() as cursor:
                 cursor.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema(shard)))
-    clients.dynamodb.delete_table(TableName=name)
