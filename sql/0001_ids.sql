@@ -12,7 +12,9 @@
 -- whatever the number of sessions. A block opens at most a millisecond ahead of the
 -- clock (its opener waits rather than run further ahead), so IDs keep to the clock
 -- within a millisecond. A value that finds its block closed already is drawn again; a
--- block whose opener died is skipped after 10 ms.
+-- block whose opener died is skipped after 10 ms. (Only an opener stalled for over
+-- 10 ms between its last look at the gate and its write, together with a value of the
+-- block before stalled as long, could make a repeat; the primary key would refuse it.)
 --
 -- The gate is a sequence used as a register (setval/last value, never rolled back):
 -- block number (22 bits) << 41 | milliseconds since the epoch it opened at (0 while
@@ -52,6 +54,11 @@ BEGIN
   WHILE closed_at < last_opened LOOP  -- keep within a millisecond of the clock
     closed_at := {schema}.clock_ms();
   END LOOP;
+  -- Never move the gate back: if a later block's opener took over meanwhile (this one
+  -- stalled past 10 ms), give way to it.
+  IF coalesce(pg_sequence_last_value({gate_seq}::regclass), 1) >> 41 <> block THEN
+    RETURN NULL;
+  END IF;
   -- Later than any millisecond the block before used: its values read the clock
   -- before the close, and took no less than its opening millisecond.
   PERFORM setval({gate_seq}::regclass, (block << 41) | (closed_at + 1 - 1767225600000));
