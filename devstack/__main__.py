@@ -126,13 +126,15 @@ def down(directory: Path, timeout: float = 60) -> int:
     """Stop a background stack; kill whatever a dead supervisor left behind."""
     if is_running(directory):
         try:
-            os.kill(int((directory / "stack.pid").read_text()), signal.SIGTERM)
+            supervisor = int((directory / "stack.pid").read_text())
+            os.kill(supervisor, signal.SIGTERM)
         except (OSError, ValueError):
             print("a stack holds the lock but its pid file is unreadable", file=sys.stderr)
             return 1
         deadline = time.monotonic() + timeout
-        while is_running(directory) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # The supervisor gives up the lock once its services are down, then exits.
+        while (is_running(directory) or _exists(supervisor)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         if is_running(directory):
             print(f"the stack did not stop in {timeout}s", file=sys.stderr)
             return 1
@@ -144,6 +146,15 @@ def down(directory: Path, timeout: float = 60) -> int:
         (directory / name).unlink(missing_ok=True)
     print("Photofeed is down.")
     return 0
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def main(argv: list[str] | None = None) -> int:
