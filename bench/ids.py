@@ -35,47 +35,23 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
 from chalicelib.clients import Clients
-from chalicelib.config import Settings
+from chalicelib.config import Settings, use_stack_env
 from chalicelib.shards.ids import EPOCH_MS
 from chalicelib.shards.schema import schema, schema_name
-from devstack.stack import read_env_file
 
-LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent / ".local" / "stack.env"
 BENCH_SCHEMA = "bench_ids"
 VARIANTS = ("bigserial", "ours", "instagram")
 BULK_ROWS = 200_000
 SINGLE_ROWS = 5_000
 WARM_UP_ROWS = 2_000
 
-# Instagram's function as published ("Sharding & IDs at Instagram", 2012), with our epoch
-# and shard in place of theirs. {seq} is its sequence, as text.
-INSTAGRAM_NEXT_ID = """
-CREATE FUNCTION {schema}.instagram_next_id(OUT result bigint) AS $$
-DECLARE
-    our_epoch bigint := {epoch};
-    seq_id bigint;
-    now_millis bigint;
-    shard_id int := {shard};
-BEGIN
-    SELECT nextval({seq}) % 1024 INTO seq_id;
-
-    SELECT FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) INTO now_millis;
-    result := (now_millis - our_epoch) << 23;
-    result := result | (shard_id << 10);
-    result := result | (seq_id);
-END;
-$$ LANGUAGE PLPGSQL
-"""
+# Instagram's function as published, with our epoch and shard: the bench's reference.
+INSTAGRAM_NEXT_ID = Path(__file__).with_name("instagram_next_id.sql")
 
 
 def load_settings(stack_env: Path | None) -> Settings:
     """Settings from the environment, or from a stack's env file as the CLI does."""
-    configured = any(key.startswith("PHOTOFEED_") for key in os.environ)
-    if stack_env is None and not configured:
-        stack_env = LOCAL_STACK_ENV
-    if stack_env is not None:
-        for key, value in read_env_file(stack_env).items():
-            os.environ.setdefault(key, value)
+    use_stack_env(stack_env)
     return Settings.from_env()
 
 
@@ -102,7 +78,7 @@ def create_tables(conn: Connection, shard: int) -> None:
         cursor.execute(sql.SQL("CREATE SCHEMA {}").format(bench))
         cursor.execute(sql.SQL("CREATE SEQUENCE {}.instagram_seq").format(bench))
         cursor.execute(
-            sql.SQL(INSTAGRAM_NEXT_ID).format(
+            sql.SQL(INSTAGRAM_NEXT_ID.read_text()).format(
                 schema=bench,
                 epoch=sql.Literal(EPOCH_MS),
                 shard=sql.Literal(shard),

@@ -7,7 +7,10 @@ from it; nothing else in chalicelib reads `os.environ`.
 
 from __future__ import annotations
 
+import os
+import shlex
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, HttpUrl, PostgresDsn, RedisDsn, field_validator
@@ -111,3 +114,28 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process, read once."""
     return Settings.from_env()
+
+
+# What `make up` / `make dev` write: the local stack's endpoints and fake credentials.
+LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent / ".local" / "stack.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of an env file of KEY=value lines (values shell-quoted)."""
+    env = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key:
+            env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+def use_stack_env(path: Path | None = None) -> None:
+    """For tools run by hand (the CLI, benchmarks): take a stack's env file into this
+    process's environment, by default the local stack's when no PHOTOFEED_* is set.
+    Variables already set win."""
+    configured = any(key.startswith("PHOTOFEED_") for key in os.environ)
+    if path is None and (configured or not LOCAL_STACK_ENV.exists()):
+        return
+    for key, value in read_env_file(path or LOCAL_STACK_ENV).items():
+        os.environ.setdefault(key, value)

@@ -179,12 +179,3 @@ def is_running(directory: Path) -> bool:
     except FileNotFoundError:
         return False
     return False
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The environment a running stack wrote to its `stack.env`."""
-    env = {}
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        env[key] = shlex.split(value)[0] if value else ""
-    return env

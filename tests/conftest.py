@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from chalicelib.clients import Clients
-from chalicelib.config import Settings
+from chalicelib.config import Settings, read_env_file
 from devstack.processes import free_port
 from devstack.services import postgres_home
-from devstack.stack import Stack, read_env_file
+from devstack.stack import Stack
 
 _stack: Stack | None = None
 

@@ -6,8 +6,6 @@ reads `.local/stack.env` when no PHOTOFEED_* variable is set (or `--stack-env FI
 
 from __future__ import annotations
 
-import os
-import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -16,7 +14,7 @@ import click
 from psycopg2 import sql
 
 from chalicelib.clients import Clients
-from chalicelib.config import Settings
+from chalicelib.config import Settings, use_stack_env
 from chalicelib.errors import PhotofeedError
 from chalicelib.shards.migrations import (
     MigrationError,
@@ -28,14 +26,6 @@ from chalicelib.shards.migrations import (
 from chalicelib.shards.moves import CopyMismatch, MoveInterrupted, ShardMove
 from chalicelib.shards.schema import schema_name, table
 
-LOCAL_STACK_ENV = Path(__file__).resolve().parent.parent.parent / ".local" / "stack.env"
-
-
-def _load_env_file(path: Path) -> None:
-    for line in path.read_text().splitlines():
-        key, _, value = line.partition("=")
-        os.environ.setdefault(key, shlex.split(value)[0] if value else "")
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -46,11 +36,7 @@ def _load_env_file(path: Path) -> None:
 @click.pass_context
 def cli(ctx: click.Context, stack_env: Path | None) -> None:
     """Operate Photofeed: migrations, the shard map and shard moves."""
-    configured = any(key.startswith("PHOTOFEED_") for key in os.environ)
-    if stack_env is None and not configured and LOCAL_STACK_ENV.exists():
-        stack_env = LOCAL_STACK_ENV
-    if stack_env is not None:
-        _load_env_file(stack_env)
+    use_stack_env(stack_env)
     ctx.obj = Clients(Settings.from_env())
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg2
 import requests
 
+from chalicelib.config import read_env_file
 from devstack.processes import free_port
 from devstack.services import ROOT, postgres_home
-from devstack.stack import read_env_file
 
 
 def _processes_mentioning(text: str) -> list[str]:

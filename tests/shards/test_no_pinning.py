@@ -260,7 +260,8 @@ def _sql_built_in_python(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_the_scanner_recognises_sql_built_in_python():
     code = (
-        'cursor.execute(f"SELECT * FROM {name}.users")\n'
+        "cursor.execute(f"
+        '"SELECT * FROM {name}.users")\n'
         'cursor.execute("DELETE FROM likes WHERE id = %s" % like_id)\n'
         'cursor.execute("update {}.media set caption = 1".format(schema))\n'
         'cursor.execute(sql.SQL("SELECT * FROM {}").format(schema))\n'
