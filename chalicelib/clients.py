@@ -71,6 +71,12 @@ class Clients:
         return Databases({name: str(dsn) for name, dsn in self.settings.databases.items()})
 
     @cached_property
+    def admin_databases(self) -> Databases:
+        """Operators' connections: see Settings.admin_databases."""
+        dsns = self.settings.admin_databases or self.settings.databases
+        return Databases({name: str(dsn) for name, dsn in dsns.items()})
+
+    @cached_property
     def shard_map_store(self) -> ShardMapStore:
         s = self.settings
         return ShardMapStore(s.shard_map_table, s.region, s.endpoint_url)

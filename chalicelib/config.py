@@ -46,6 +46,10 @@ class Settings(BaseSettings):
 
     # Physical database name -> DSN (an RDS Proxy endpoint in AWS).
     databases: dict[str, PostgresDsn] = Field(default_factory=dict)
+    # The same databases for operator commands (migrations, shard moves): straight to
+    # the databases rather than through the proxy, with no statement timeout (e.g.
+    # `?options=-c%20statement_timeout%3D0`). Empty: operators use `databases`.
+    admin_databases: dict[str, PostgresDsn] = Field(default_factory=dict)
     # How many logical shards there are (of the 8192 an ID can name). Fixed at the
     # first `db migrate`: the shard map records it and later runs must agree.
     logical_shards: int = Field(64, ge=1, le=8192)

@@ -20,6 +20,8 @@ import psycopg2
 import redis
 from psycopg2 import sql
 
+from chalicelib.config import Settings
+from chalicelib.shards.migrations import set_statement_timeout
 from devstack.processes import Process, free_port, run, unprivileged_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,9 +99,7 @@ def _fresh_home(stack_dir: Path) -> Path:
     return home
 
 
-def start_postgres(
-    stack_dir: Path, logs: Path, track: Track, statement_timeout_ms: int
-) -> tuple[int, list[str]]:
+def start_postgres(stack_dir: Path, logs: Path, track: Track) -> tuple[int, list[str]]:
     """A fresh PostgreSQL cluster on a free port; returns the port and the databases."""
     bindir = postgres_bindir()
     user = unprivileged_user()
@@ -131,13 +131,21 @@ def start_postgres(
     process.wait_until(lambda: _pg_ready(admin_dsn), timeout=60)
     names = [f"photofeed_{name}" for name in PHYSICAL_DATABASES]
     for name in names:
-        _create_database(admin_dsn, name, statement_timeout_ms)
+        _create_database(admin_dsn, name)
     return port, names
 
 
 def direct_dsn(port: int, database: str) -> str:
     """A DSN straight to the local PostgreSQL (operators; PgBouncer's own backends)."""
     return f"postgresql://{PG_SUPERUSER}@127.0.0.1:{port}/{database}"
+
+
+def admin_dsns(port: int) -> dict[str, str]:
+    """Operators' DSNs: straight to PostgreSQL, without the statement timeout."""
+    no_timeout = "options=-c%20statement_timeout%3D0"
+    return {
+        name: f"{direct_dsn(port, f'photofeed_{name}')}?{no_timeout}" for name in PHYSICAL_DATABASES
+    }
 
 
 def pgbouncer_binary() -> str:
@@ -195,20 +203,20 @@ def _pg_ready(dsn: str) -> bool:
     return True
 
 
-def _create_database(admin_dsn: str, name: str, statement_timeout_ms: int) -> None:
+def _create_database(admin_dsn: str, name: str) -> None:
     connection = psycopg2.connect(admin_dsn)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            # What RDS Proxy's InitQuery does in AWS: every session starts with it.
-            cursor.execute(
-                sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
-                    sql.Identifier(name), sql.Literal(statement_timeout_ms)
-                )
-            )
     finally:
         connection.close()
+    # Before PgBouncer opens its first session to it (`db migrate` sets it too, later).
+    database = psycopg2.connect(admin_dsn.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        set_statement_timeout(database, Settings.model_fields["statement_timeout_ms"].default)
+    finally:
+        database.close()
 
 
 def redis_server() -> str:

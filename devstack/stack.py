@@ -9,7 +9,6 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chalicelib.config import Settings
 from devstack import services
 from devstack.processes import Process, port_is_free, start_time
 from devstack.provision import provision
@@ -85,8 +84,7 @@ class Stack:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Photofeed",
         }
-        timeout_ms = Settings.model_fields["statement_timeout_ms"].default
-        pg_port, names = services.start_postgres(self.directory, self.logs, self._track, timeout_ms)
+        pg_port, names = services.start_postgres(self.directory, self.logs, self._track)
         dsns = services.start_pgbouncer(self.directory, self.logs, self._track, pg_port, names)
         redis_url = services.start_redis(self.directory, self.logs, self._track)
         aws_url = services.start_moto(self.logs, base, self._track)
@@ -98,6 +96,7 @@ class Stack:
             # The application reaches PostgreSQL only through PgBouncer (transaction
             # pooling), as it reaches RDS only through RDS Proxy in AWS.
             "PHOTOFEED_DATABASES": json.dumps(dsns),
+            "PHOTOFEED_ADMIN_DATABASES": json.dumps(services.admin_dsns(pg_port)),
             "PHOTOFEED_LOGICAL_SHARDS": str(self.logical_shards),
             "PHOTOFEED_REDIS_URL": redis_url,
             "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": f"{aws_url}/{resources['PHOTOFEED_BUCKET']}/",

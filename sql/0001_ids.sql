@@ -12,9 +12,10 @@
 -- whatever the number of sessions. A block opens at most a millisecond ahead of the
 -- clock (its opener waits rather than run further ahead), so IDs keep to the clock
 -- within a millisecond. A value that finds its block closed already is drawn again; a
--- block whose opener died is skipped after 10 ms. (Only an opener stalled for over
--- 10 ms between its last look at the gate and its write, together with a value of the
--- block before stalled as long, could make a repeat; the primary key would refuse it.)
+-- block whose opener died (a cancelled statement) is skipped after a second, once.
+-- (setval cannot compare-and-set: only an opener stalled for over a second between its
+-- last look at the gate and its write, together with a value of the block before
+-- stalled as long, could still make a repeat.)
 --
 -- The gate is a sequence used as a register (setval/last value, never rolled back):
 -- block number (22 bits) << 41 | milliseconds since the epoch it opened at (0 while
@@ -39,23 +40,27 @@ DECLARE
   last_opened bigint;
   closed_at bigint;
 BEGIN
-  LOOP  -- blocks open in order; an opener that died is not waited for beyond 10 ms
+  LOOP  -- blocks open in order; an opener that died is not waited for beyond a second
     gate := coalesce(pg_sequence_last_value({gate_seq}::regclass), 1);
     behind := (block - (gate >> 41)) & 4194303;
     IF behind = 0 OR behind > 2097152 THEN
       RETURN NULL;  -- this block or a later one is open or opening already
     END IF;
     EXIT WHEN behind = 1 AND (gate & 2199023255551) > 0;
-    EXIT WHEN {schema}.clock_ms() - waiting_since > 10;
+    EXIT WHEN {schema}.clock_ms() - waiting_since > 1000;
   END LOOP;
-  last_opened := (gate & 2199023255551) + 1767225600000;
+  IF gate & 2199023255551 > 0 THEN
+    last_opened := (gate & 2199023255551) + 1767225600000;
+  ELSE  -- its opener died while opening: it may have opened at up to now + 1
+    last_opened := {schema}.clock_ms() + 1;
+  END IF;
   PERFORM setval({gate_seq}::regclass, block << 41);  -- close the block before
   closed_at := {schema}.clock_ms();
   WHILE closed_at < last_opened LOOP  -- keep within a millisecond of the clock
     closed_at := {schema}.clock_ms();
   END LOOP;
-  -- Never move the gate back: if a later block's opener took over meanwhile (this one
-  -- stalled past 10 ms), give way to it.
+  -- Do not move the gate back: if a later block's opener took over meanwhile (this one
+  -- stalled past a second), give way to it.
   IF coalesce(pg_sequence_last_value({gate_seq}::regclass), 1) >> 41 <> block THEN
     RETURN NULL;
   END IF;
@@ -74,8 +79,13 @@ DECLARE
   now_ms bigint;
   gate bigint;
   waiting_since bigint;
+  dead_block bigint;
 BEGIN
   LOOP
+    IF seq >> 10 = dead_block THEN  -- skip the rest of a block whose opener died
+      seq := nextval({id_seq}::regclass);
+      CONTINUE;
+    END IF;
     IF seq & 1023 = 0 THEN
       now_ms := {schema}.open_id_block((seq >> 10) & 4194303);
       IF now_ms IS NOT NULL THEN
@@ -92,9 +102,11 @@ BEGIN
              | (seq & 1023);
     END IF;
     waiting_since := coalesce(waiting_since, now_ms);
-    IF (((seq >> 10) - (gate >> 41)) & 4194303) > 2097152 OR now_ms - waiting_since > 10 THEN
-      -- the gate moved past our block, or its opener is gone: draw again
-      seq := nextval({id_seq}::regclass);
+    IF (((seq >> 10) - (gate >> 41)) & 4194303) > 2097152 THEN
+      seq := nextval({id_seq}::regclass);  -- the gate moved past our block: draw again
+      waiting_since := NULL;
+    ELSIF now_ms - waiting_since > 1000 THEN
+      dead_block := seq >> 10;  -- its opener is gone
       waiting_since := NULL;
     END IF;  -- else our block is about to open: look again
   END LOOP;
@@ -110,22 +122,29 @@ BEGIN
 END
 $fn$;
 
--- A shard move reads where IDs stand on the old home...
-CREATE FUNCTION {schema}.id_state(OUT last_seq bigint, OUT gate bigint)
+-- A shard move (read-only by then) reads where IDs stand on the old home: the sequence,
+-- the gate, and the latest millisecond an ID there can carry...
+CREATE FUNCTION {schema}.id_state(OUT last_seq bigint, OUT gate bigint, OUT last_ms bigint)
 LANGUAGE sql VOLATILE AS $fn$
   SELECT (SELECT last_value FROM {schema}.id_seq),
-         coalesce(pg_sequence_last_value({gate_seq}::regclass), 1)
+         coalesce(pg_sequence_last_value({gate_seq}::regclass), 1),
+         GREATEST({schema}.clock_ms(),
+                  (coalesce(pg_sequence_last_value({gate_seq}::regclass), 1) & 2199023255551)
+                  + 1767225600000)
 $fn$;
 
--- ...and the new home continues after them: the same sequence and gate, and its clock
--- past the old home's last opened millisecond even if the servers' clocks differ.
-CREATE FUNCTION {schema}.continue_ids(last_seq bigint, gate bigint) RETURNS void
+-- ...and the new home continues after them: the same sequence and gate, once its own
+-- clock is past the old home's last millisecond (servers' clocks differ a little).
+CREATE FUNCTION {schema}.continue_ids(last_seq bigint, gate bigint, last_ms bigint)
+RETURNS void
 LANGUAGE plpgsql VOLATILE AS $fn$
 BEGIN
-  PERFORM setval({id_seq}::regclass, last_seq);
-  PERFORM setval({gate_seq}::regclass, gate);
-  IF {schema}.clock_ms() < (gate & 2199023255551) + 1767225600000 - 1000 THEN
+  IF {schema}.clock_ms() < last_ms - 1000 THEN
     RAISE EXCEPTION 'the clock of the new home is more than a second behind the old';
   END IF;
+  WHILE {schema}.clock_ms() <= last_ms LOOP
+  END LOOP;
+  PERFORM setval({id_seq}::regclass, last_seq);
+  PERFORM setval({gate_seq}::regclass, gate);
 END
 $fn$;

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import click
+import psycopg2
 from psycopg2 import sql
 
 from chalicelib.clients import Clients
@@ -55,11 +56,19 @@ def db_migrate(clients: Clients) -> None:
         clients.shard_map_store, settings.logical_shards, settings.databases
     )
     with click.progressbar(length=shard_map.logical_shards, label="migrating shards") as bar:
-        report = migrate(clients.databases, shard_map, migrations, progress=bar.update)
+        report = migrate(
+            clients.admin_databases,
+            clients.shard_map_store,
+            migrations,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            progress=bar.update,
+        )
     click.echo(
         f"{report.shards} logical shards at version {report.version}; "
         f"{report.applied} migrations applied now."
     )
+    for shard in report.skipped:
+        click.echo(f"shard {shard} is moving: skipped (the move brings its copy up to date)")
 
 
 @cli.group()
@@ -104,7 +113,7 @@ def shards_show(clients: Clients, shard: int) -> None:
     if shard in shard_map.moves:
         move = shard_map.moves[shard]
         click.echo(f"moving to {move.target}, after step {move.phase}")
-    with clients.databases.connection(database) as conn, conn, conn.cursor() as cursor:
+    with clients.admin_databases.connection(database) as conn, conn, conn.cursor() as cursor:
         click.echo(f"schema version {applied_version(conn, shard)}")
         cursor.execute(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -124,20 +133,22 @@ def _count(shard: int, name: str) -> sql.Composed:
 @click.argument("shard", type=int)
 @click.option("--to", "target", required=True, help="The physical database to move it to.")
 @click.option("--rollback", is_flag=True, help="Undo an unfinished move instead.")
+@click.option("--take-over", is_flag=True, help="Take the move from a mover known to be dead.")
 @click.pass_obj
-def shards_move(clients: Clients, shard: int, target: str, rollback: bool) -> None:
+def shards_move(clients: Clients, shard: int, target: str, rollback: bool, take_over: bool) -> None:
     """Move a logical shard to another physical database (or finish or undo a move).
 
     The shard is read-only from the copy until the map flips; every other shard stays
     writable. A move stopped anywhere is finished by running this again.
     """
     move = ShardMove(
-        databases=clients.databases,
+        databases=clients.admin_databases,
         store=clients.shard_map_store,
         migrations=load_migrations(),
         shard=shard,
         target=target,
         settle_seconds=clients.settings.shard_map_ttl_seconds,
+        take_over=take_over,
         progress=lambda step: click.echo(f"  {step}"),
     )
     if rollback:
@@ -155,7 +166,7 @@ def main() -> None:
     """The `photofeed` command."""
     try:
         cli()
-    except (PhotofeedError, MigrationError, MoveInterrupted, CopyMismatch) as exc:
+    except (PhotofeedError, MigrationError, MoveInterrupted, CopyMismatch, psycopg2.Error) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

@@ -25,6 +25,7 @@ class Databases:
         self._connections: dict[str, Connection] = {}
         # Lambda is single-threaded; `chalice local` serves requests on threads.
         self._locks = {name: threading.Lock() for name in self._dsns}
+        self._holders: dict[str, int] = {}
 
     @property
     def names(self) -> list[str]:
@@ -35,13 +36,19 @@ class Databases:
         """The connection to database `name`, for one unit of work; reopened after failure."""
         if name not in self._dsns:
             raise UnknownDatabase(name)
+        if self._holders.get(name) == threading.get_ident():
+            # One connection a database: a unit of work inside another would share (and
+            # commit) its transaction. Finish one before starting the next.
+            raise RuntimeError(f"a unit of work on {name} is already open in this thread")
         with self._locks[name]:
             conn = self._connections.get(name)
             if conn is None or conn.closed:
                 conn = self._connections[name] = self._connect(name)
+            self._holders[name] = threading.get_ident()
             try:
                 yield conn
             finally:
+                self._holders.pop(name, None)
                 if conn.closed:
                     # The server went away; the next unit of work connects afresh. A
                     # statement that merely failed (timeout, deadlock) keeps the connection.

@@ -119,28 +119,56 @@ def _migrate_shard(conn: Connection, shard: int, migrations: list[Migration]) ->
 
 @dataclass(frozen=True)
 class MigrationReport:
-    """What a run did: shards brought up to date, and the newest version."""
+    """What a run did: shards brought up to date, the newest version, shards skipped."""
 
     shards: int
     applied: int
     version: int
+    skipped: list[int]
 
 
 def migrate(
     databases: Databases,
-    shard_map: ShardMap,
+    store: ShardMapStore,
     migrations: list[Migration],
+    *,
+    statement_timeout_ms: int | None = None,
     progress: Callable[[int], None] = lambda done: None,
 ) -> MigrationReport:
-    """Bring every logical shard on every physical database up to the newest version."""
-    applied = 0
+    """Bring every logical shard on every physical database up to the newest version.
+
+    The map is read again for each database, so that a shard moved meanwhile is not
+    recreated on its old home; a shard that is moving is skipped (the move copies it).
+    With `statement_timeout_ms`, each database is also given that default timeout
+    (what RDS Proxy's InitQuery or a parameter group sets in AWS)."""
+    applied, skipped = 0, []
+    shard_map = store.load()
     for database in sorted(set(shard_map.homes)):
+        if statement_timeout_ms is not None:
+            with databases.connection(database) as conn:
+                set_statement_timeout(conn, statement_timeout_ms)
+        fresh = store.load()
         for shard in shard_map.shards_on(database):
+            progress(1)
+            if shard in fresh.moves or fresh.database_of(shard) != database:
+                skipped.append(shard)
+                continue
             with databases.connection(database) as conn:
                 applied += len(migrate_shard(conn, shard, migrations))
-            progress(1)
     newest = migrations[-1].version if migrations else 0
-    return MigrationReport(shards=shard_map.logical_shards, applied=applied, version=newest)
+    return MigrationReport(shard_map.logical_shards, applied, newest, skipped)
+
+
+def set_statement_timeout(conn: Connection, milliseconds: int) -> None:
+    """The database's default statement timeout, for every session that opens after."""
+    with conn, conn.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        name = cursor.fetchone()[0]
+        cursor.execute(
+            sql.SQL("ALTER DATABASE {} SET statement_timeout = {}").format(
+                sql.Identifier(name), sql.Literal(milliseconds)
+            )
+        )
 
 
 def ensure_shard_map(

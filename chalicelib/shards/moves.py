@@ -1,21 +1,29 @@
 """Moving one logical shard to another physical database, without losing a write.
 
-    record -> read-only -> copy + verify -> flip -> drop the old copy
+    claim -> read-only -> copy + verify -> flip -> drop the old copy
 
-Each step is recorded in the shard map (`moves`), so a move stopped anywhere is
-finished by running it again, or undone with `rollback` until the flip. Only the moving
-shard is ever read-only (triggers refuse writes with SQLSTATE 25006; the router waits
-and retries), from the moment the triggers are in until the map is flipped: that
-window is what `MoveReport.read_only_seconds` measures. Every other shard stays
-writable throughout, and no ID changes: rows are copied as they are.
+Each step is recorded in the shard map (`moves`) with a conditional write, so a move
+stopped anywhere is finished by running it again, or undone with `rollback` until the
+flip. One mover holds a move at a time (its `owner`, renewed at every step): another run
+or a rollback is refused while the holder's lease is fresh, and a holder that finds the
+move taken over stops before its next step. Only the moving shard is ever read-only
+(triggers refuse writes with SQLSTATE 25006; the router waits and retries), from the
+triggers to the flip: `MoveReport.read_only_seconds`. Every other shard stays writable,
+and no ID changes: rows are copied as they are.
+
+Moves run on the operator's connections (`Clients.admin_databases`): straight to the
+databases, without the application's statement timeout, so a large shard's copy is not
+cut short.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
@@ -24,13 +32,17 @@ from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.shards.connections import Databases
 from chalicelib.shards.migrations import Migration, migrate_shard
 from chalicelib.shards.schema import MIGRATIONS_TABLE, schema, schema_name, table
-from chalicelib.shards.shard_map import Move, ShardMap, ShardMapStore
+from chalicelib.shards.shard_map import Move, ShardMap, ShardMapConflict, ShardMapStore
 
 READ_ONLY_TRIGGER = "photofeed_read_only"
 # The steps, in order; a move's recorded phase is the last step it finished.
 STEPS = ("recorded", "read_only", "copied", "flipped", "dropped")
+ROLLING_BACK = "rolling_back"
+# How long a mover's claim holds without a word from it; then anyone may take over.
+LEASE_SECONDS = 300.0
 # Rows are spooled through memory up to this size, then through a temporary file.
 _SPOOL_BYTES = 64 * 1024 * 1024
+_WRITE_ATTEMPTS = 5
 
 
 class MoveInterrupted(RuntimeError):
@@ -73,71 +85,131 @@ class ShardMove:
     halt_after: str | None = None
     # How long to wait before dropping the old copy: processes' cached maps expire.
     settle_seconds: float = 0.0
+    # Take the move from a holder whose lease has not run out (it is known to be dead).
+    take_over: bool = False
     progress: Callable[[str], None] = lambda step: None
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def run(self) -> MoveReport:
         """Move the shard, or finish its interrupted move."""
-        shard_map = self.store.load()
-        move = shard_map.moves.get(self.shard)
-        self._check(shard_map, move)
+        shard_map = self._claim(for_rollback=False)
+        with self._released_on_failure():
+            return self._run(shard_map)
+
+    def _run(self, shard_map: ShardMap) -> MoveReport:
+        move = shard_map.moves[self.shard]
         source = self._source(shard_map, move)
         checks: list[TableCheck] = []
         window_started: float | None = None
-        phase = move.phase if move else None
-        if phase is None:
-            shard_map = self._record(shard_map, "recorded")
-            phase = self._done("recorded")
+        phase = move.phase
         if phase == "recorded":
+            self._done("recorded")
             window_started = time.monotonic()
             self._set_read_only(source, read_only=True)
-            shard_map = self._record(shard_map, "read_only")
-            phase = self._done("read_only")
+            phase = self._step("read_only")
         if phase == "read_only":
             window_started = window_started or time.monotonic()
             checks = self._copy(source)
-            shard_map = self._record(shard_map, "copied")
-            phase = self._done("copied")
+            phase = self._step("copied")
         if phase == "copied":
-            flipped = shard_map.with_home(self.shard, self.target)
-            shard_map = self._record(flipped, "flipped", current=shard_map)
-            phase = self._done("flipped")
+            phase = self._step("flipped", home=self.target)
         window = time.monotonic() - window_started if window_started else None
         time.sleep(self.settle_seconds)
         if source != self.target:
+            self._require_copy_on_target()
             self._drop_schema(source)
-        self.store.replace(shard_map, shard_map.with_move(self.shard, None))
+        self._write(lambda m: m.with_move(self.shard, None))
         self._done("dropped")
         return MoveReport(self.shard, source, self.target, checks, window)
 
     def rollback(self) -> str:
         """Undo an unfinished move: the shard stays (or is again) writable at home."""
-        shard_map = self.store.load()
-        move = shard_map.moves.get(self.shard)
-        if move is None:
+        if self.shard not in self.store.load().moves:
             return "no move under way"
-        if move.phase == "flipped":
-            raise Conflict("the map already points at the new home: run the move to finish it")
+        shard_map = self._claim(for_rollback=True)
+        with self._released_on_failure():
+            return self._rollback(shard_map)
+
+    def _rollback(self, shard_map: ShardMap) -> str:
         home = shard_map.database_of(self.shard)
-        self._drop_schema(move.target)
+        if home != self.target:
+            self._drop_schema(self.target)
         self._set_read_only(home, read_only=False)
-        self.store.replace(shard_map, shard_map.with_move(self.shard, None))
+        self._write(lambda m: m.with_move(self.shard, None))
         return f"rolled back: shard {self.shard} stays on {home}"
 
-    def _check(self, shard_map: ShardMap, move: Move | None) -> None:
+    @contextmanager
+    def _released_on_failure(self) -> Iterator[None]:
+        """A mover that fails lets go of its lease at once, so that running the command
+        again picks the move up (only a mover killed outright holds it until it expires)."""
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):
+                self._write(
+                    lambda m: m.with_move(self.shard, replace(m.moves[self.shard], heartbeat=0))
+                )
+            raise
+
+    def _claim(self, *, for_rollback: bool) -> ShardMap:
+        """Hold the shard's move (starting it if there is none); the map after."""
+        for _ in range(_WRITE_ATTEMPTS):
+            shard_map = self.store.load()
+            phase = self._claimable_phase(shard_map, for_rollback=for_rollback)
+            try:
+                return self.store.replace(shard_map, self._with_phase(shard_map, phase))
+            except ShardMapConflict:
+                continue  # the map changed meanwhile: look again
+        raise Conflict("the shard map keeps changing; try again")
+
+    def _claimable_phase(self, shard_map: ShardMap, *, for_rollback: bool) -> str:
+        """The phase this mover takes the move up at; Conflict if it may not."""
+        move = shard_map.moves.get(self.shard)
         if self.target not in self.databases.names:
             raise InvalidInput(f"no physical database {self.target!r}")
-        if move is not None and move.target != self.target:
+        if move is None:
+            if shard_map.database_of(self.shard) == self.target:
+                raise InvalidInput(f"shard {self.shard} is on {self.target} already")
+            return "recorded"
+        if move.target != self.target:
             raise Conflict(f"shard {self.shard} is being moved to {move.target}; finish that")
-        if move is None and shard_map.database_of(self.shard) == self.target:
-            raise InvalidInput(f"shard {self.shard} is on {self.target} already")
+        age = time.time() - move.heartbeat
+        if move.owner != self.owner and age < LEASE_SECONDS and not self.take_over:
+            raise Conflict(
+                f"another mover holds shard {self.shard}'s move (heard from {age:.0f} s ago);"
+                f" if it died, wait {LEASE_SECONDS:.0f} s or take it over"
+            )
+        if for_rollback and move.phase == "flipped":
+            raise Conflict("the map already points at the new home: run the move to finish it")
+        if not for_rollback and move.phase == ROLLING_BACK:
+            raise Conflict("a rollback of this move was interrupted: roll it back again")
+        return ROLLING_BACK if for_rollback else move.phase
 
-    def _source(self, shard_map: ShardMap, move: Move | None) -> str:
-        """Where the shard is copied from: its home, or after the flip, wherever the old
-        copy still is (the target itself once the old copy is gone)."""
-        if move is None or move.phase != "flipped":
-            return shard_map.database_of(self.shard)
-        others = [name for name in self.databases.names if name != self.target]
-        return next((name for name in others if self._has_schema(name)), self.target)
+    def _with_phase(self, shard_map: ShardMap, phase: str) -> ShardMap:
+        move = Move(self.target, phase, owner=self.owner, heartbeat=time.time())
+        return shard_map.with_move(self.shard, move)
+
+    def _write(self, change: Callable[[ShardMap], ShardMap]) -> ShardMap:
+        """Apply `change` to the freshest map with a conditional write; other shards'
+        changes meanwhile are fine, a takeover of this move is not."""
+        for _ in range(_WRITE_ATTEMPTS):
+            current = self.store.load()
+            move = current.moves.get(self.shard)
+            if move is None or move.owner != self.owner:
+                raise Conflict(f"shard {self.shard}'s move was taken over or rolled back")
+            try:
+                return self.store.replace(current, change(current))
+            except ShardMapConflict:
+                continue
+        raise Conflict("the shard map keeps changing; try again")
+
+    def _step(self, phase: str, home: str | None = None) -> str:
+        def change(shard_map: ShardMap) -> ShardMap:
+            moved = shard_map.with_home(self.shard, home) if home else shard_map
+            return self._with_phase(moved, phase)
+
+        self._write(change)
+        return self._done(phase)
 
     def _done(self, step: str) -> str:
         self.progress(step)
@@ -145,9 +217,19 @@ class ShardMove:
             raise MoveInterrupted(f"halted after {step}")
         return step
 
-    def _record(self, shard_map: ShardMap, phase: str, current: ShardMap | None = None) -> ShardMap:
-        new = shard_map.with_move(self.shard, Move(target=self.target, phase=phase))
-        return self.store.replace(current or shard_map, new)
+    def _source(self, shard_map: ShardMap, move: Move) -> str:
+        """Where the shard is copied from: its home, or after the flip, wherever the old
+        copy still is (the target itself once the old copy is gone)."""
+        if move.phase != "flipped":
+            return shard_map.database_of(self.shard)
+        others = [name for name in self.databases.names if name != self.target]
+        return next((name for name in others if self._has_schema(name)), self.target)
+
+    def _require_copy_on_target(self) -> None:
+        """Before the old copy goes: the map's home is the target and holds the shard."""
+        shard_map = self.store.load()
+        if shard_map.database_of(self.shard) != self.target or not self._has_schema(self.target):
+            raise Conflict(f"shard {self.shard} is not on {self.target}: the old copy stays")
 
     def _tables(self, conn: Connection) -> list[str]:
         """The shard's tables, oldest first (so referenced tables are filled first)."""
@@ -179,6 +261,7 @@ class ShardMove:
 
     def _copy(self, source: str) -> list[TableCheck]:
         """A fresh, verified copy of the (read-only) shard on the target."""
+        self._write(lambda m: self._with_phase(m, "read_only"))  # still ours: renew
         self._drop_schema(self.target)  # whatever an interrupted copy left
         with self.databases.connection(self.target) as conn:
             migrate_shard(conn, self.shard, self.migrations)
@@ -193,11 +276,11 @@ class ShardMove:
                 _copy_table(src, dst, table(self.shard, name))
             with src.cursor() as cursor:
                 cursor.execute(sql.SQL("SELECT * FROM {}.id_state()").format(schema(self.shard)))
-                last_seq, last_ms = cursor.fetchone()
+                state = cursor.fetchone()
             with dst.cursor() as cursor:
                 cursor.execute(
-                    sql.SQL("SELECT {}.continue_ids(%s, %s)").format(schema(self.shard)),
-                    [last_seq, last_ms],
+                    sql.SQL("SELECT {}.continue_ids(%s, %s, %s)").format(schema(self.shard)),
+                    list(state),
                 )
             expected = [_check(src, self.shard, name) for name in names]
             copied = [_check(dst, self.shard, name) for name in names]
@@ -207,10 +290,8 @@ class ShardMove:
 
     def _has_schema(self, database: str) -> bool:
         with self.databases.connection(database) as conn, conn, conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema_name(self.shard)]
-            )
-            return cursor.fetchone() is not None
+            cursor.execute("SELECT to_regnamespace(%s)", [schema_name(self.shard)])
+            return cursor.fetchone()[0] is not None
 
     def _drop_schema(self, database: str) -> None:
         with self.databases.connection(database) as conn, conn, conn.cursor() as cursor:

@@ -38,6 +38,8 @@ SHARD_MOVED = (
 # is well under this; see chalicelib.shards.moves).
 RETRY_SECONDS = 5.0
 _RETRY_PAUSE_SECONDS = 0.05
+# However many requests wait on a moving shard, the map is read at most this often.
+_MAP_READS_EVERY_SECONDS = 0.25
 
 
 class ShardUnavailable(DependencyUnavailable):
@@ -106,9 +108,15 @@ class Router:
             try:
                 return attempt(shard_map)
             except SHARD_MOVED as exc:
+                previous = shard_map
+                shard_map = self._map.refresh(at_most_every=_MAP_READS_EVERY_SECONDS)
+                moved = shard_map.homes != previous.homes
+                if not moved and shard not in shard_map.moves:
+                    shard_map = self._map.refresh()  # the freshest word, before giving up
+                    moved = shard_map.homes != previous.homes
+                    if not moved and shard not in shard_map.moves:
+                        raise  # no move explains it: a real error, not a shard in transit
                 if time.monotonic() > deadline:
                     raise ShardUnavailable(f"logical shard {shard} is moving; retry") from exc
-                previous = shard_map
-                shard_map = self._map.refresh()
-                if shard_map.homes == previous.homes:
+                if not moved:
                     time.sleep(_RETRY_PAUSE_SECONDS)  # still read-only: the move is finishing

@@ -8,6 +8,7 @@ early when a query finds its shard gone.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from chalicelib.errors import Conflict, PhotofeedError
 from chalicelib.shards.ids import MAX_SHARDS
 
 MAP_KEY = "shard-map"
+_log = logging.getLogger(__name__)
 
 
 class ShardMapMissing(PhotofeedError):
@@ -39,10 +41,13 @@ class ShardMapConflict(Conflict):
 
 @dataclass(frozen=True)
 class Move:
-    """A shard move under way: where to, and how far it got."""
+    """A shard move under way: where to, how far it got, and which mover holds it (and
+    when that mover last wrote, in Unix seconds)."""
 
     target: str
     phase: str
+    owner: str = ""
+    heartbeat: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class _Move(MapAttribute):
     shard = NumberAttribute()
     target = UnicodeAttribute()
     phase = UnicodeAttribute()
+    owner = UnicodeAttribute(default="")
+    heartbeat = NumberAttribute(default=0)
 
 
 def _model(table_name: str, region: str, host: str | None) -> type[Model]:
@@ -144,7 +151,10 @@ class ShardMapStore:
         homes: list[str] = []
         for run in item.ranges:
             homes.extend([run.database] * (int(run.last) - int(run.first) + 1))
-        moves = {int(m.shard): Move(target=m.target, phase=m.phase) for m in item.moves or []}
+        moves = {
+            int(m.shard): Move(m.target, m.phase, m.owner or "", float(m.heartbeat or 0))
+            for m in item.moves or []
+        }
         return ShardMap(version=int(item.version), homes=tuple(homes), moves=moves)
 
     def create(self, shard_map: ShardMap) -> None:
@@ -164,7 +174,13 @@ class ShardMapStore:
             version=shard_map.version,
             ranges=[_Range(**run) for run in _ranges(shard_map.homes)],
             moves=[
-                _Move(shard=shard, target=move.target, phase=move.phase)
+                _Move(
+                    shard=shard,
+                    target=move.target,
+                    phase=move.phase,
+                    owner=move.owner,
+                    heartbeat=move.heartbeat,
+                )
                 for shard, move in sorted(shard_map.moves.items())
             ],
         )
@@ -200,13 +216,21 @@ class CachedShardMap:
             assert self._map is not None
             return self._map
 
-    def refresh(self) -> ShardMap:
-        """Read the map now: a query found its shard gone or read-only."""
+    def refresh(self, at_most_every: float = 0.0) -> ShardMap:
+        """Read the map now (a query found its shard gone or read-only), unless it was
+        read less than `at_most_every` seconds ago."""
         with self._lock:
-            self._reload()
+            if self._map is None or self._clock() - self._read_at >= at_most_every:
+                self._reload()
             assert self._map is not None
             return self._map
 
     def _reload(self) -> None:
-        self._map = self._store.load()
+        try:
+            self._map = self._store.load()
+        except Exception:
+            if self._map is None:
+                raise
+            # DynamoDB did not answer: keep serving the copy we have, and ask again soon.
+            _log.warning("shard map reload failed; serving version %s", self._map.version)
         self._read_at = self._clock()

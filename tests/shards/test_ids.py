@@ -326,3 +326,27 @@ def test_a_users_row_gets_an_id_of_its_shard(clients):
         assert before - MS_ROUNDING <= decode(user_id).unix_ms <= after + MS_AHEAD
     finally:
         _run(clients, home, sql.SQL("DELETE FROM {} WHERE username = %s").format(users), [name])
+
+
+def test_a_block_whose_opener_died_holds_ids_up_for_seconds_not_for_ever(clients, probe):
+    # GIVEN the next block of shard 7 closed by an opener that died before opening it
+    with clients.databases.connection(probe.home) as conn, conn, conn.cursor() as cursor:
+        cursor.execute(sql.SQL("SELECT last_value FROM {}.id_seq").format(schema(PROBE_SHARD)))
+        next_block = (cursor.fetchone()[0] >> 10) + 1
+        cursor.execute(
+            sql.SQL("SELECT setval(%s::regclass, %s)"),
+            [f"shard_{PROBE_SHARD:04d}.id_gate", next_block << 41],
+        )
+
+    # WHEN rows keep coming
+    started = time.monotonic()
+    first, before, after = _insert_one(clients, probe)
+    waited = time.monotonic() - started
+    later = [_insert_one(clients, probe)[0] for _ in range(2000)]
+
+    # THEN the first waits while the dead block is skipped, then IDs flow again, on time
+    assert waited < 3.5, f"waited {waited:.1f} s"
+    assert before - MS_ROUNDING <= decode(first).unix_ms <= after + 1
+    ids = [first, *later]
+    assert len(set(ids)) == len(ids)
+    assert {decode(i).shard for i in ids} == {PROBE_SHARD}

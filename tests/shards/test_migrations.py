@@ -31,7 +31,7 @@ from chalicelib.shards.migrations import (
     migrate_shard,
 )
 from chalicelib.shards.schema import MIGRATIONS_TABLE, schema, schema_name, table
-from chalicelib.shards.shard_map import ShardMap, ShardMapStore
+from chalicelib.shards.shard_map import Move, ShardMap, ShardMapStore
 
 # High logical shards of this module's own (the stack's are 0..63; tests/shards/conftest.py
 # hands out 7000 upwards in blocks of 10), each created and dropped by one test.
@@ -367,29 +367,42 @@ def test_two_migrators_racing_on_an_existing_shard_apply_each_version_once(
 
 def test_migrating_the_stacks_up_to_date_map_applies_nothing(clients, settings):
     migrations = load_migrations()
-    shard_map = clients.shard_map_store.load()
     progress: list[int] = []
 
-    report = migrate(clients.databases, shard_map, migrations, progress=progress.append)
+    report = migrate(
+        clients.databases, clients.shard_map_store, migrations, progress=progress.append
+    )
 
     assert report == MigrationReport(
-        shards=settings.logical_shards, applied=0, version=migrations[-1].version
+        shards=settings.logical_shards, applied=0, version=migrations[-1].version, skipped=[]
     )
     assert progress == [1] * settings.logical_shards
 
 
-def test_migrate_brings_every_shard_up_to_date_on_its_home_only(scratch_databases):
+@pytest.fixture
+def small_map(map_store) -> ShardMap:
+    """A stored map of 4 shards over the two scratch databases."""
+    shard_map = ShardMap.spread(4, ["db0", "db1"])
+    map_store.create(shard_map)
+    return shard_map
+
+
+def test_migrate_brings_every_shard_up_to_date_on_its_home_only(
+    scratch_databases, map_store, small_map
+):
     # GIVEN a small map over two empty databases
     migrations = load_migrations()
-    shard_map = ShardMap.spread(4, ["db0", "db1"])
+    shard_map = small_map
     progress: list[int] = []
 
     # WHEN it is migrated
-    report = migrate(scratch_databases, shard_map, migrations, progress=progress.append)
+    report = migrate(scratch_databases, map_store, migrations, progress=progress.append)
 
     # THEN every shard is at the newest version on its home, and nowhere else
     newest = migrations[-1].version
-    assert report == MigrationReport(shards=4, applied=4 * len(migrations), version=newest)
+    assert report == MigrationReport(
+        shards=4, applied=4 * len(migrations), version=newest, skipped=[]
+    )
     assert progress == [1, 1, 1, 1]
     for number, home in enumerate(shard_map.homes):
         other = "db1" if home == "db0" else "db0"
@@ -397,25 +410,47 @@ def test_migrate_brings_every_shard_up_to_date_on_its_home_only(scratch_database
         assert not _has_schema(scratch_databases, other, number)
 
 
-def test_migrate_run_again_applies_nothing(scratch_databases):
+def test_migrate_run_again_applies_nothing(scratch_databases, map_store, small_map):
     migrations = load_migrations()
-    shard_map = ShardMap.spread(4, ["db0", "db1"])
-    migrate(scratch_databases, shard_map, migrations)
+    migrate(scratch_databases, map_store, migrations)
 
-    report = migrate(scratch_databases, shard_map, migrations)
+    report = migrate(scratch_databases, map_store, migrations)
 
-    assert report == MigrationReport(shards=4, applied=0, version=migrations[-1].version)
+    assert report == MigrationReport(
+        shards=4, applied=0, version=migrations[-1].version, skipped=[]
+    )
 
 
-def test_migrate_finishes_a_run_that_stopped_part_way(scratch_databases):
+def test_migrate_skips_a_moving_shard_and_sets_the_statement_timeout(
+    scratch_databases, map_store, small_map
+):
+    # GIVEN shard 1 is being moved
+    map_store.replace(small_map, small_map.with_move(1, Move("db1", "read_only")))
+
+    # WHEN the map is migrated
+    report = migrate(scratch_databases, map_store, load_migrations(), statement_timeout_ms=4000)
+
+    # THEN shard 1 is left to its move, and each database got the default timeout
+    assert report.skipped == [1]
+    assert not _has_schema(scratch_databases, "db0", 1)
+    for name in ("db0", "db1"):
+        with scratch_databases.connection(name) as conn, conn, conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d"
+                " ON d.oid = s.setdatabase WHERE d.datname = current_database()"
+            )
+            assert ["statement_timeout=4000"] in [row[0] for row in cursor.fetchall()]
+
+
+def test_migrate_finishes_a_run_that_stopped_part_way(scratch_databases, map_store, small_map):
     # GIVEN a run that brought only shard 0 up to date
     migrations = load_migrations()
-    shard_map = ShardMap.spread(4, ["db0", "db1"])
+    shard_map = small_map
     with scratch_databases.connection("db0") as conn:
         migrate_shard(conn, 0, migrations)
 
     # WHEN migrate runs over the whole map
-    report = migrate(scratch_databases, shard_map, migrations)
+    report = migrate(scratch_databases, map_store, migrations)
 
     # THEN it applies only what the other shards lacked
     assert report.applied == 3 * len(migrations)

@@ -13,8 +13,15 @@ from psycopg2 import sql
 from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.shards.ids import decode
 from chalicelib.shards.migrations import load_migrations
-from chalicelib.shards.moves import READ_ONLY_TRIGGER, STEPS, MoveInterrupted, ShardMove
+from chalicelib.shards.moves import (
+    READ_ONLY_TRIGGER,
+    ROLLING_BACK,
+    STEPS,
+    MoveInterrupted,
+    ShardMove,
+)
 from chalicelib.shards.schema import schema
+from chalicelib.shards.shard_map import Move
 
 
 def _mover(private, shard: int, target: str = "db1", **kwargs) -> ShardMove:
@@ -246,3 +253,64 @@ def test_a_second_move_of_a_moving_shard_elsewhere_is_refused(private):
             target="db0",
         ).run()
     _mover(private, shard).rollback()
+
+
+def _held_by_someone_else(private, shard: int, phase: str = "read_only") -> None:
+    shard_map = private.store.load()
+    move = Move("db1", phase, owner="another-mover", heartbeat=time.time())
+    private.store.replace(shard_map, shard_map.with_move(shard, move))
+
+
+def test_a_move_held_by_a_live_mover_is_refused_unless_taken_over(private):
+    # GIVEN another mover holds the shard's move, and was heard from just now
+    shard = private.shards[0]
+    before = _seed(private, shard)
+    _held_by_someone_else(private, shard, phase="recorded")
+
+    # THEN neither a second run nor a rollback may touch it
+    with pytest.raises(Conflict, match="another mover"):
+        _mover(private, shard).run()
+    with pytest.raises(Conflict, match="another mover"):
+        _mover(private, shard).rollback()
+
+    # AND taking it over (the other is known to be dead) finishes the move
+    _mover(private, shard, take_over=True).run()
+    assert private.store.load().database_of(shard) == "db1"
+    for name, rows in before.items():
+        assert private.rows("db1", shard, name) == rows, name
+
+
+def test_a_mover_whose_move_is_taken_over_stops_before_its_next_step(private):
+    # GIVEN a mover that, once its shard is read-only, loses the move to another
+    shard = private.shards[0]
+    before = _seed(private, shard)
+
+    def lose_the_move(step: str) -> None:
+        if step == "read_only":
+            _held_by_someone_else(private, shard)
+
+    mover = _mover(private, shard, progress=lose_the_move)
+
+    # WHEN it goes on THEN it stops, having copied nothing and dropped nothing
+    with pytest.raises(Conflict, match="taken over"):
+        mover.run()
+    assert not private.has_schema("db1", shard)
+    assert private.rows("db0", shard, "comments") == before["comments"]
+    assert private.store.load().moves[shard].owner == "another-mover"
+
+
+def test_an_interrupted_rollback_is_finished_by_rolling_back_again(private):
+    # GIVEN a move stopped while read-only, and a rollback that died half-way
+    shard = private.shards[0]
+    with pytest.raises(MoveInterrupted):
+        _mover(private, shard, halt_after="read_only").run()
+    shard_map = private.store.load()
+    interrupted = Move("db1", ROLLING_BACK, owner="a-dead-rollback", heartbeat=0)
+    private.store.replace(shard_map, shard_map.with_move(shard, interrupted))
+
+    # THEN running the move is refused, and rolling back again finishes the rollback
+    with pytest.raises(Conflict, match="roll it back again"):
+        _mover(private, shard).run()
+    assert "rolled back" in _mover(private, shard).rollback()
+    assert private.store.load().moves == {}
+    private.router.run(shard, lambda conn, schema: _add_comment(conn, schema, "writable"))
