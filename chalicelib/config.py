@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     health_timeout_seconds: float = Field(2.0, gt=0, le=10)
     # Set server-side (RDS Proxy's InitQuery in AWS, the database's default locally),
     # never with SET from the application, which would pin proxy connections.
-    statement_timeout_ms: int = Field(5000, ge=100)
+    # At least 3 s: a statement that meets a dead ID-block opener waits about 2 s.
+    statement_timeout_ms: int = Field(5000, ge=3000)
 
     limits: Limits = Field(default_factory=Limits)
 

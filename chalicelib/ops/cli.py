@@ -68,7 +68,7 @@ def db_migrate(clients: Clients) -> None:
         f"{report.applied} migrations applied now."
     )
     for shard in report.skipped:
-        click.echo(f"shard {shard} is moving: skipped (the move brings its copy up to date)")
+        click.echo(f"shard {shard} is moving: skipped; run `db migrate` again after the move")
 
 
 @cli.group()

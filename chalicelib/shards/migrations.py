@@ -143,10 +143,11 @@ def migrate(
     (what RDS Proxy's InitQuery or a parameter group sets in AWS)."""
     applied, skipped = 0, []
     shard_map = store.load()
-    for database in sorted(set(shard_map.homes)):
-        if statement_timeout_ms is not None:
+    if statement_timeout_ms is not None:
+        for database in databases.names:  # those without shards yet too
             with databases.connection(database) as conn:
                 set_statement_timeout(conn, statement_timeout_ms)
+    for database in sorted(set(shard_map.homes)):
         fresh = store.load()
         for shard in shard_map.shards_on(database):
             progress(1)

@@ -19,6 +19,7 @@ cut short.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from psycopg2.extensions import connection as Connection
 
 from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.shards.connections import Databases
-from chalicelib.shards.migrations import Migration, migrate_shard
+from chalicelib.shards.migrations import Migration, applied_version, migrate_shard
 from chalicelib.shards.schema import MIGRATIONS_TABLE, schema, schema_name, table
 from chalicelib.shards.shard_map import Move, ShardMap, ShardMapConflict, ShardMapStore
 
@@ -109,7 +110,8 @@ class ShardMove:
             phase = self._step("read_only")
         if phase == "read_only":
             window_started = window_started or time.monotonic()
-            checks = self._copy(source)
+            with self._lease_renewed():
+                checks = self._copy(source)
             phase = self._step("copied")
         if phase == "copied":
             phase = self._step("flipped", home=self.target)
@@ -124,8 +126,14 @@ class ShardMove:
 
     def rollback(self) -> str:
         """Undo an unfinished move: the shard stays (or is again) writable at home."""
-        if self.shard not in self.store.load().moves:
-            return "no move under way"
+        shard_map = self.store.load()
+        if self.shard not in shard_map.moves:
+            # Nothing recorded; still make sure nothing of a move is left behind.
+            home = shard_map.database_of(self.shard)
+            self._set_read_only(home, read_only=False)
+            if self.target != home and self.target in self.databases.names:
+                self._drop_schema(self.target)
+            return f"no move under way: shard {self.shard} is on {home}, writable"
         shard_map = self._claim(for_rollback=True)
         with self._released_on_failure():
             return self._rollback(shard_map)
@@ -149,7 +157,29 @@ class ShardMove:
                 self._write(
                     lambda m: m.with_move(self.shard, replace(m.moves[self.shard], heartbeat=0))
                 )
+            with suppress(Exception):
+                shard_map = self.store.load()
+                if self.shard not in shard_map.moves:  # rolled back under us: leave it writable
+                    self._set_read_only(shard_map.database_of(self.shard), read_only=False)
             raise
+
+    @contextmanager
+    def _lease_renewed(self) -> Iterator[None]:
+        """Keep the lease fresh through a long step (a large shard's copy)."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(LEASE_SECONDS / 3):
+                with suppress(Exception):  # a lost move shows at the next step
+                    self._write(lambda m: self._with_phase(m, m.moves[self.shard].phase))
+
+        renewer = threading.Thread(target=renew, daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
 
     def _claim(self, *, for_rollback: bool) -> ShardMap:
         """Hold the shard's move (starting it if there is none); the map after."""
@@ -263,8 +293,11 @@ class ShardMove:
         """A fresh, verified copy of the (read-only) shard on the target."""
         self._write(lambda m: self._with_phase(m, "read_only"))  # still ours: renew
         self._drop_schema(self.target)  # whatever an interrupted copy left
+        with self.databases.connection(source) as conn:
+            version = applied_version(conn, self.shard)
+        # The copy has the original's tables exactly; newer migrations follow after it.
         with self.databases.connection(self.target) as conn:
-            migrate_shard(conn, self.shard, self.migrations)
+            migrate_shard(conn, self.shard, [m for m in self.migrations if m.version <= version])
         with (
             self.databases.connection(source) as src,
             src,
@@ -286,6 +319,8 @@ class ShardMove:
             copied = [_check(dst, self.shard, name) for name in names]
             if expected != copied:
                 raise CopyMismatch(f"copy differs from the original: {expected} != {copied}")
+        with self.databases.connection(self.target) as conn:
+            migrate_shard(conn, self.shard, self.migrations)
         return expected
 
     def _has_schema(self, database: str) -> bool:

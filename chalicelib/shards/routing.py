@@ -61,7 +61,9 @@ class Router:
 
     def run(self, shard: int, work: Work[T]) -> T:
         """Run `work(conn, schema)` in one committed transaction on the shard's database."""
-        return self._with_retries(shard, lambda m: self._run_on(m.database_of(shard), shard, work))
+        return self._with_retries(
+            [shard], lambda m: self._run_on(m.database_of(shard), shard, work)
+        )
 
     def run_for_id(self, object_id: int, work: Work[T]) -> T:
         """Run `work` on the shard that holds the row `object_id` names."""
@@ -73,7 +75,7 @@ class Router:
         wanted = sorted(set(shards))
         if not wanted:
             return []
-        return self._with_retries(wanted[0], lambda m: self._query_databases(m, wanted, query))
+        return self._with_retries(wanted, lambda m: self._query_databases(m, wanted, query))
 
     def _run_on(self, database: str, shard: int, work: Work[T]) -> T:
         with self._databases.connection(database) as conn, conn:
@@ -101,7 +103,7 @@ class Router:
             cursor.execute(statement, values)
             return cursor.fetchall()
 
-    def _with_retries(self, shard: int, attempt: Callable[[ShardMap], T]) -> T:
+    def _with_retries(self, shards: list[int], attempt: Callable[[ShardMap], T]) -> T:
         deadline = time.monotonic() + self._retry_seconds
         shard_map = self._map.get()
         while True:
@@ -111,12 +113,16 @@ class Router:
                 previous = shard_map
                 shard_map = self._map.refresh(at_most_every=_MAP_READS_EVERY_SECONDS)
                 moved = shard_map.homes != previous.homes
-                if not moved and shard not in shard_map.moves:
+                if not moved and not _any_moving(shard_map, shards):
                     shard_map = self._map.refresh()  # the freshest word, before giving up
                     moved = shard_map.homes != previous.homes
-                    if not moved and shard not in shard_map.moves:
+                    if not moved and not _any_moving(shard_map, shards):
                         raise  # no move explains it: a real error, not a shard in transit
                 if time.monotonic() > deadline:
-                    raise ShardUnavailable(f"logical shard {shard} is moving; retry") from exc
+                    raise ShardUnavailable(f"logical shards {shards} are moving; retry") from exc
                 if not moved:
                     time.sleep(_RETRY_PAUSE_SECONDS)  # still read-only: the move is finishing
+
+
+def _any_moving(shard_map: ShardMap, shards: list[int]) -> bool:
+    return any(shard in shard_map.moves for shard in shards)

@@ -12,7 +12,7 @@ from psycopg2 import sql
 
 from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.shards.ids import decode
-from chalicelib.shards.migrations import load_migrations
+from chalicelib.shards.migrations import Migration, applied_version, load_migrations
 from chalicelib.shards.moves import (
     READ_ONLY_TRIGGER,
     ROLLING_BACK,
@@ -314,3 +314,43 @@ def test_an_interrupted_rollback_is_finished_by_rolling_back_again(private):
     assert "rolled back" in _mover(private, shard).rollback()
     assert private.store.load().moves == {}
     private.router.run(shard, lambda conn, schema: _add_comment(conn, schema, "writable"))
+
+
+def test_a_move_copies_at_the_originals_version_then_brings_the_copy_up_to_date(private):
+    # GIVEN a shard at the current version, and a mover that knows one migration more
+    shard = private.shards[0]
+    before = _seed(private, shard)
+    newer = Migration(
+        version=len(load_migrations()) + 1,
+        name="users_extra",
+        text="ALTER TABLE {schema}.users ADD COLUMN extra integer",
+    )
+    mover = ShardMove(private.databases, private.store, [*load_migrations(), newer], shard, "db1")
+
+    # WHEN it moves the shard
+    mover.run()
+
+    # THEN the rows came over as they were, and the new home is at the newer version
+    assert private.rows("db1", shard, "comments") == before["comments"]
+    assert private.rows("db1", shard, "users", "id, username, extra") == [
+        (row[0], row[1], None) for row in before["users"]
+    ]
+    with private.databases.connection("db1") as conn:
+        assert applied_version(conn, shard) == newer.version
+
+
+def test_rollback_with_nothing_recorded_leaves_no_trace_of_a_move(private):
+    # GIVEN leftovers of a move whose record is gone: triggers at home, a copy on db1
+    shard = private.shards[0]
+    with pytest.raises(MoveInterrupted):
+        _mover(private, shard, halt_after="copied").run()
+    shard_map = private.store.load()
+    private.store.replace(shard_map, shard_map.with_move(shard, None))
+
+    # WHEN it is rolled back
+    message = _mover(private, shard).rollback()
+
+    # THEN the home takes writes again and the stray copy is gone
+    assert "no move under way" in message
+    private.router.run(shard, lambda conn, schema: _add_comment(conn, schema, "writable"))
+    assert not private.has_schema("db1", shard)
