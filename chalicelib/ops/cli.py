@@ -23,9 +23,10 @@ from chalicelib.shards.migrations import (
     ensure_shard_map,
     load_migrations,
     migrate,
+    shard_tables,
 )
 from chalicelib.shards.moves import CopyMismatch, MoveInterrupted, ShardMove
-from chalicelib.shards.schema import schema_name, table
+from chalicelib.shards.schema import MIGRATIONS_TABLE, schema_name, table
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,12 +116,7 @@ def shards_show(clients: Clients, shard: int) -> None:
         click.echo(f"moving to {move.target}, after step {move.phase}")
     with clients.admin_databases.connection(database) as conn, conn, conn.cursor() as cursor:
         click.echo(f"schema version {applied_version(conn, shard)}")
-        cursor.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY c.relname",
-            [schema_name(shard)],
-        )
-        for (name,) in cursor.fetchall():
+        for name in sorted([*shard_tables(conn, shard), MIGRATIONS_TABLE]):
             cursor.execute(_count(shard, name))
             click.echo(f"  {name}: {cursor.fetchone()[0]} rows")
 

@@ -84,6 +84,18 @@ def applied_version(conn: Connection, shard: int) -> int:
 _CREATED_MEANWHILE = (errors.UniqueViolation, errors.DuplicateSchema, errors.DuplicateTable)
 
 
+def shard_tables(conn: Connection, shard: int) -> list[str]:
+    """The shard's tables, oldest first (so referenced tables come before referring ones),
+    without its record of migrations."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname <> %s ORDER BY c.oid",
+            [schema_name(shard), MIGRATIONS_TABLE],
+        )
+        return [name for (name,) in cursor.fetchall()]
+
+
 def migrate_shard(conn: Connection, shard: int, migrations: list[Migration]) -> list[int]:
     """Apply the shard's pending migrations in one transaction; the versions applied."""
     try:

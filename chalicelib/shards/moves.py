@@ -31,8 +31,13 @@ from psycopg2.extensions import connection as Connection
 
 from chalicelib.errors import Conflict, InvalidInput
 from chalicelib.shards.connections import Databases
-from chalicelib.shards.migrations import Migration, applied_version, migrate_shard
-from chalicelib.shards.schema import MIGRATIONS_TABLE, schema, schema_name, table
+from chalicelib.shards.migrations import (
+    Migration,
+    applied_version,
+    migrate_shard,
+    shard_tables,
+)
+from chalicelib.shards.schema import schema, schema_name, table
 from chalicelib.shards.shard_map import Move, ShardMap, ShardMapConflict, ShardMapStore
 
 READ_ONLY_TRIGGER = "photofeed_read_only"
@@ -261,20 +266,10 @@ class ShardMove:
         if shard_map.database_of(self.shard) != self.target or not self._has_schema(self.target):
             raise Conflict(f"shard {self.shard} is not on {self.target}: the old copy stays")
 
-    def _tables(self, conn: Connection) -> list[str]:
-        """The shard's tables, oldest first (so referenced tables are filled first)."""
-        with conn.cursor() as cursor:
-            cursor.execute(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname <> %s ORDER BY c.oid",
-                [schema_name(self.shard), MIGRATIONS_TABLE],
-            )
-            return [name for (name,) in cursor.fetchall()]
-
     def _set_read_only(self, database: str, *, read_only: bool) -> None:
         """Refuse (or allow again) every write to the shard's tables on `database`."""
         with self.databases.connection(database) as conn, conn, conn.cursor() as cursor:
-            for name in self._tables(conn):
+            for name in shard_tables(conn, self.shard):
                 target = table(self.shard, name)
                 cursor.execute(
                     sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
@@ -304,7 +299,7 @@ class ShardMove:
             self.databases.connection(self.target) as dst,
             dst,
         ):
-            names = self._tables(src)
+            names = shard_tables(src, self.shard)
             for name in names:
                 _copy_table(src, dst, table(self.shard, name))
             with src.cursor() as cursor:

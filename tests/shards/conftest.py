@@ -47,6 +47,18 @@ class PrivateShards:
             return cursor.fetchone()[0] is not None
 
 
+def add_user(conn, shard_schema: sql.Identifier, name: str) -> int:
+    """A user row on the shard whose schema is given; its ID."""
+    with conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("INSERT INTO {}.users (username, email) VALUES (%s, %s) RETURNING id").format(
+                shard_schema
+            ),
+            [name, f"{name}@example.com"],
+        )
+        return cursor.fetchone()[0]
+
+
 @pytest.fixture
 def map_table_name(clients) -> Iterator[str]:
     """A private, empty shard-map table (the shape of the real one)."""

@@ -32,6 +32,7 @@ from chalicelib.shards.migrations import (
 )
 from chalicelib.shards.schema import MIGRATIONS_TABLE, schema, schema_name, table
 from chalicelib.shards.shard_map import Move, ShardMap, ShardMapStore
+from tests.shards.conftest import add_user
 
 # High logical shards of this module's own (the stack's are 0..63; tests/shards/conftest.py
 # hands out 7000 upwards in blocks of 10), each created and dropped by one test.
@@ -224,18 +225,8 @@ def test_a_fresh_shard_gets_every_version_and_every_table(clients, shard):
 def test_a_migrated_shard_makes_ids_that_name_it(clients, shard):
     _migrate(clients.databases, shard, load_migrations())
 
-    def add_user(conn, shard_schema):
-        with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {}.users (username, email) VALUES (%s, %s) RETURNING id"
-                ).format(shard_schema),
-                ["migrated", "migrated@example.com"],
-            )
-            return cursor.fetchone()[0]
-
     with clients.databases.connection("db0") as conn, conn:
-        user_id = add_user(conn, schema(shard))
+        user_id = add_user(conn, schema(shard), "migrated")
 
     decoded = decode(user_id)
     assert decoded.shard == shard

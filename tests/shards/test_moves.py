@@ -22,6 +22,7 @@ from chalicelib.shards.moves import (
 )
 from chalicelib.shards.schema import schema
 from chalicelib.shards.shard_map import Move
+from tests.shards.conftest import add_user
 
 
 def _mover(private, shard: int, target: str = "db1", **kwargs) -> ShardMove:
@@ -51,14 +52,8 @@ def _seed(private, shard: int) -> dict[str, list[tuple]]:
     """A user, their media, likes and comments on `shard`; the rows as they are."""
 
     def work(conn, schema):
+        user_id = add_user(conn, schema, f"user{shard}")
         with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {}.users (username, email) VALUES (%s, %s) RETURNING id"
-                ).format(schema),
-                [f"user{shard}", f"user{shard}@example.com"],
-            )
-            user_id = cursor.fetchone()[0]
             cursor.execute(
                 sql.SQL("INSERT INTO {}.media (owner_id, caption) VALUES (%s, 'hello')").format(
                     schema

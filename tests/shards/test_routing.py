@@ -10,6 +10,7 @@ from chalicelib.shards.migrations import load_migrations
 from chalicelib.shards.moves import MoveInterrupted, ShardMove
 from chalicelib.shards.routing import Router, ShardUnavailable
 from chalicelib.shards.shard_map import CachedShardMap
+from tests.shards.conftest import add_user
 
 
 def _insert_like(media_id: int, user_id: int):
@@ -24,17 +25,7 @@ def _insert_like(media_id: int, user_id: int):
 
 
 def _add_user(name: str):
-    def work(conn, schema):
-        with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {}.users (username, email) VALUES (%s, %s) RETURNING id"
-                ).format(schema),
-                [name, f"{name}@example.com"],
-            )
-            return cursor.fetchone()[0]
-
-    return work
+    return lambda conn, schema: add_user(conn, schema, name)
 
 
 def _move(private, shard: int, target: str, **kwargs) -> ShardMove:
