@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from chalice import Chalice
 
+from chalicelib.accounts.routes import routes as accounts
+from chalicelib.api.deps import get_accounts
 from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
 from chalicelib.config import get_settings
+from chalicelib.graph.routes import routes as graph
 from chalicelib.observability import powertools
 from chalicelib.ops.routes import routes as operations
+from chalicelib.users.routes import routes as users
 
 SERVICE = "api"
 settings = get_settings()
@@ -25,6 +29,7 @@ app.register_middleware(
     "http",
 )
 
-api = Api(app)
-api.register(operations)
+api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
+for routes in (operations, accounts, users, graph):
+    api.register(routes)
 api.register_document_route()

@@ -34,6 +34,24 @@ class Limits(BaseSettings):
     max_page_size: int = Field(50, ge=1)
 
 
+class AuthSettings(BaseSettings):
+    """Sessions, login throttling and what counts as an active user."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_AUTH_", frozen=True)
+
+    session_ttl_days: float = Field(30, gt=0, le=365)
+    # How long a session lives in Redis before DynamoDB is asked again; a revocation
+    # overwrites the cached entry, so this bounds nothing a user can notice.
+    session_cache_seconds: int = Field(300, ge=1, le=3600)
+    # Failed logins per account, and per source address, in a window.
+    login_failures_per_account: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(100, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+    # A user is active if they made an authenticated request within this many days;
+    # fan-out pushes only to active followers.
+    active_window_days: float = Field(7, gt=0, le=90)
+
+
 class Settings(BaseSettings):
     """Stage, endpoints, resource names and limits of one Photofeed deployment."""
 
@@ -77,6 +95,7 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(5000, ge=3000)
 
     limits: Limits = Field(default_factory=Limits)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @field_validator("aws_endpoint_url", mode="before")
     @classmethod

@@ -22,6 +22,10 @@ class NotFound(PhotofeedError):
     """Raised when a named object does not exist or the caller may not know it does."""
 
 
+class Unauthenticated(PhotofeedError):
+    """Raised when a request carries no valid session: missing, malformed, expired or revoked."""
+
+
 class PermissionDenied(PhotofeedError):
     """Raised when the caller is known but may not do this."""
 

@@ -4,11 +4,69 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from chalicelib.accounts.claims import NameClaims
+from chalicelib.accounts.service import Accounts, name_holder
+from chalicelib.accounts.sessions import Sessions
+from chalicelib.accounts.throttle import LoginThrottle
 from chalicelib.clients import Clients
 from chalicelib.config import get_settings
+from chalicelib.graph.service import Graph
+from chalicelib.users.activity import Activity
+from chalicelib.users.counters import Counters
+from chalicelib.users.profiles import Profiles
 
 
 @lru_cache(maxsize=1)
 def get_clients() -> Clients:
     """The process's clients, built lazily from its settings."""
     return Clients(get_settings())
+
+
+@lru_cache(maxsize=1)
+def get_counters() -> Counters:
+    clients = get_clients()
+    return Counters(clients.redis, clients.router)
+
+
+@lru_cache(maxsize=1)
+def get_graph() -> Graph:
+    return Graph(get_clients().router, get_counters())
+
+
+@lru_cache(maxsize=1)
+def get_accounts() -> Accounts:
+    """Sign-up, log-in and authentication, with their tables and caches."""
+    clients = get_clients()
+    settings = clients.settings
+    auth = settings.auth
+    claims = NameClaims(
+        settings.name_claims_table,
+        settings.region,
+        settings.endpoint_url,
+        name_holder(clients.router),
+    )
+    return Accounts(
+        clients.router,
+        claims,
+        Sessions(
+            settings.sessions_table,
+            settings.region,
+            settings.endpoint_url,
+            clients.redis,
+            ttl_seconds=auth.session_ttl_days * 86400,
+            cache_seconds=auth.session_cache_seconds,
+        ),
+        LoginThrottle(
+            clients.redis,
+            per_account=auth.login_failures_per_account,
+            per_address=auth.login_failures_per_address,
+            window_seconds=auth.login_failure_window_seconds,
+        ),
+        Activity(clients.redis, auth.active_window_days * 86400),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_profiles() -> Profiles:
+    clients = get_clients()
+    return Profiles(clients.router, get_graph(), get_counters(), get_accounts().claims)

@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib.api.openapi import openapi_document
-from chalicelib.api.routing import Operation, Routes
+from chalicelib.api.routing import Authenticate, Operation, Routes
 
 API_TITLE = "Photofeed API"
 API_VERSION = "0.1.0"
@@ -17,11 +17,18 @@ API_VERSION = "0.1.0"
 class Api:
     """The blueprints registered on the app, and the document describing them."""
 
-    def __init__(self, app: Chalice) -> None:
+    def __init__(self, app: Chalice, authenticate: Authenticate | None = None) -> None:
         self._app = app
+        self._authenticate = authenticate
         self._routes: list[Routes] = []
 
     def register(self, routes: Routes) -> None:
+        """Add a capability's routes; those not public authenticate with the API's authenticator."""
+        if self._authenticate is None and not all(op.public for op in routes.operations):
+            raise ValueError(
+                f"{routes.blueprint.name} has protected routes: give Api an authenticator"
+            )
+        routes.authenticate = self._authenticate
         self._app.register_blueprint(routes.blueprint)
         self._routes.append(routes)
 
@@ -40,7 +47,7 @@ class Api:
 def _document_routes(document: Callable[[], dict[str, Any]]) -> Routes:
     routes = Routes("meta")
 
-    @routes.route("/openapi.json", "GET", response=None)
+    @routes.route("/openapi.json", "GET", response=None, public=True)
     def openapi() -> dict[str, Any]:
         """This API's OpenAPI 3.1 document."""
         return document()

@@ -109,8 +109,14 @@ class ServiceUnavailable(ApiError):
     status, code, description = 503, "unavailable", "A dependency is down; retry later."
 
 
+# What a 401 answers (RFC 6750): the scheme, no detail an attacker could use.
+BEARER_CHALLENGE = 'Bearer realm="photofeed"'
+
+
 def from_domain(exc: domain.PhotofeedError) -> ApiError:
     """The HTTP answer for a domain error: the one place this mapping lives."""
+    if isinstance(exc, domain.Unauthenticated):
+        return Unauthorized(exc.message, exc.details, {"WWW-Authenticate": BEARER_CHALLENGE})
     if isinstance(exc, domain.RateLimited):
         return TooManyRequests(exc.message, exc.details, {"Retry-After": str(exc.retry_after)})
     for domain_type, api_type in _DOMAIN_TO_API:

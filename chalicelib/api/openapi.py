@@ -12,12 +12,15 @@ from chalicelib.api.errors import (
     ErrorBody,
     MalformedJson,
     PayloadTooLarge,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from chalicelib.api.routing import JSON_CONTENT_TYPE, Operation
 
 _REF = "#/components/schemas/{model}"
+# Protected routes take the session token of POST /sessions as a bearer token.
+_SCHEME = "bearer"
 Mode = Literal["validation", "serialization"]
 
 
@@ -35,7 +38,11 @@ def openapi_document(operations: list[Operation], *, title: str, version: str) -
             "description": "Errors always use the `Error` body; `code` is stable.",
         },
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {_SCHEME: {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{_SCHEME: []}],
     }
 
 
@@ -62,6 +69,8 @@ def _operation(op: Operation, refs: dict, schemas: dict[str, Any]) -> dict[str, 
         ],
         "responses": _responses(op, refs),
     }
+    if op.public:
+        operation["security"] = []
     if op.body_model:
         operation["requestBody"] = {
             "required": True,
@@ -111,6 +120,8 @@ def _responses(op: Operation, refs: dict) -> dict[str, Any]:
 def _possible_errors(op: Operation) -> list[type[ApiError]]:
     # Any route refuses unknown query parameters, and any route can be sent a body.
     possible: list[type[ApiError]] = [ValidationFailed, PayloadTooLarge]
+    if not op.public:
+        possible.append(Unauthorized)
     if op.body_model:
         possible += [MalformedJson, UnsupportedMediaType]
     return possible + list(op.errors)

@@ -8,6 +8,9 @@
 A view receives validated `path`, `query` and `body` models and returns a response
 model (or a `Reply` to choose the status and headers). Every error leaves as the
 stable JSON error body; unknown parameters and fields are refused with 400.
+
+Routes require a bearer token unless registered with `public=True`: the request is
+authenticated (401 otherwise) before anything else, and the view receives `caller`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,11 @@ class Operation:
     body_model: type[BaseModel] | None = None
     errors: tuple[type[errors.ApiError], ...] = ()
     extra_statuses: tuple[int, ...] = ()
+    public: bool = False
+
+
+# Authorization header -> the caller (raises chalicelib.errors.Unauthenticated).
+Authenticate = Callable[[str | None], Any]
 
 
 class Routes:
@@ -61,7 +69,13 @@ class Routes:
     def __init__(self, name: str) -> None:
         self.blueprint = Blueprint(name)
         self.operations: list[Operation] = []
+        self.authenticate: Authenticate | None = None  # set when registered (api.docs.Api)
         self._tag = name
+
+    @property
+    def current_request(self) -> Request:
+        """The request being answered."""
+        return self.blueprint.current_request
 
     def route(
         self,
@@ -75,6 +89,7 @@ class Routes:
         body: type[BaseModel] | None = None,
         errors: tuple[type[errors.ApiError], ...] = (),
         extra_statuses: tuple[int, ...] = (),
+        public: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register a view; see the module docstring."""
 
@@ -94,9 +109,10 @@ class Routes:
                 body_model=body,
                 errors=errors,
                 extra_statuses=extra_statuses,
+                public=public,
             )
             self.operations.append(operation)
-            handler = functools.partial(_handle, self.blueprint, operation, view)
+            handler = functools.partial(_handle, self, operation, view)
             functools.update_wrapper(handler, view)
             # Content types are checked by _parse_body, so that answers keep our body.
             self.blueprint.route(path_template, methods=[operation.method], content_types=["*/*"])(
@@ -114,11 +130,14 @@ def _require_strict(model: type[BaseModel] | None) -> None:
 
 
 def _handle(
-    blueprint: Blueprint, operation: Operation, view: Callable[..., Any], **path_args: str
+    routes: Routes, operation: Operation, view: Callable[..., Any], **path_args: str
 ) -> Response:
-    request = blueprint.current_request
+    request = routes.current_request
     try:
-        kwargs = _parse_request(operation, request, path_args)
+        caller = None if operation.public else _authenticate(routes, request)
+        kwargs: dict[str, Any] = _parse_request(operation, request, path_args)
+        if caller is not None:
+            kwargs["caller"] = caller
         return _render(view(**kwargs), operation.status)
     except errors.ApiError as exc:
         return error_response(exc)
@@ -127,6 +146,17 @@ def _handle(
     except Exception as exc:
         # Chalice hands this one to the middleware, which logs it with the request ID.
         raise ChaliceUnhandledError(type(exc).__name__) from exc
+
+
+def _authenticate(routes: Routes, request: Request) -> Any:
+    if routes.authenticate is None:
+        raise RuntimeError(f"{routes.blueprint.name}: register the routes with an authenticator")
+    return routes.authenticate(request.headers.get("authorization"))
+
+
+def source_address(request: Request) -> str:
+    """The client's address as API Gateway saw it (never a client-set header)."""
+    return request.context.get("identity", {}).get("sourceIp") or "unknown"
 
 
 def error_response(exc: errors.ApiError) -> Response:

@@ -16,7 +16,7 @@ CACHE_SECONDS = 2.0
 _last: tuple[float, HealthReport] | None = None
 
 
-@routes.route("/health", "GET", response=HealthReport, extra_statuses=(503,))
+@routes.route("/health", "GET", response=HealthReport, extra_statuses=(503,), public=True)
 def health() -> Reply:
     """Health of every dependency; 503 when one is down."""
     report = _recent_report()

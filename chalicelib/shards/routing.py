@@ -7,6 +7,7 @@ read again and the work retried, for a few seconds at most; other shards never w
 
 from __future__ import annotations
 
+import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -68,6 +69,17 @@ class Router:
     def run_for_id(self, object_id: int, work: Work[T]) -> T:
         """Run `work` on the shard that holds the row `object_id` names."""
         return self.run(shard_of(object_id), work)
+
+    def holds(self, object_id: int) -> bool:
+        """Whether `object_id` names one of the deployment's logical shards (IDs from
+        outside, e.g. in a URL, may name any of the 8192)."""
+        return object_id > 0 and shard_of(object_id) < self._map.get().logical_shards
+
+    def writable_shard(self, rng: random.Random) -> int:
+        """A random logical shard that is not being moved: where a new user goes."""
+        shard_map = self._map.get()
+        settled = [s for s in range(shard_map.logical_shards) if s not in shard_map.moves]
+        return rng.choice(settled or range(shard_map.logical_shards))
 
     def query_shards(self, shards: Iterable[int], query: ShardQuery) -> list[tuple[Any, ...]]:
         """Rows of `query` over many shards: one statement per physical database (the

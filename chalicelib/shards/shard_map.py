@@ -24,6 +24,7 @@ from pynamodb.attributes import (
 from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.models import Model
 
+from chalicelib.dynamo import bind, condition_failed
 from chalicelib.errors import Conflict, PhotofeedError
 from chalicelib.shards.ids import MAX_SHARDS
 
@@ -119,10 +120,7 @@ def _model(table_name: str, region: str, host: str | None) -> type[Model]:
         ranges = ListAttribute(of=_Range)
         moves = ListAttribute(of=_Move, default=list)
 
-    ShardMapItem.Meta.table_name = table_name
-    ShardMapItem.Meta.region = region
-    ShardMapItem.Meta.host = host
-    return ShardMapItem
+    return bind(ShardMapItem, table_name, region, host)
 
 
 def _ranges(homes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -187,7 +185,7 @@ class ShardMapStore:
         try:
             item.save(condition=condition)
         except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise ShardMapConflict("the shard map changed meanwhile; read it again") from exc
             raise
 

@@ -1,0 +1,1 @@
+"""Accounts: sign-up, name claims, passwords, sessions and the login throttle."""

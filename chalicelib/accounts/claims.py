@@ -1,0 +1,170 @@
+"""Usernames and e-mail addresses, claimed in DynamoDB: what no shard can make unique.
+
+A sign-up claims both names (pending), writes the user on its shard, then activates
+the claims. A claim is one item with a conditional write, so two sign-ups never hold
+the same name. A sign-up that dies half-way leaves a pending claim; once it is older
+than STALE_SECONDS the next claimant looks for its user on the shard it named: found,
+the claim is finished for that user (the name stays taken); not found, it is taken over.
+No crash leaves a name blocked for good.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PynamoDBConnectionError
+from pynamodb.models import Model
+
+from chalicelib.dynamo import bind, condition_failed, unavailable
+from chalicelib.errors import Conflict
+
+Kind = Literal["username", "email"]
+PENDING = "pending"
+ACTIVE = "active"
+# A sign-up ends within API Gateway's 29 s; one pending for longer than this has died.
+# A sign-up still running at half of it gives up rather than write its user late.
+STALE_SECONDS = 120.0
+_ATTEMPTS = 3
+
+# (kind, name, shard) -> the ID of the user on `shard` holding that name, if any.
+FindUser = Callable[[Kind, str, int], "int | None"]
+
+
+class NameTaken(Conflict):
+    """Raised when a username or e-mail address belongs to someone else (or is being claimed)."""
+
+    def __init__(self, kind: Kind) -> None:
+        what = "username" if kind == "username" else "e-mail address"
+        super().__init__(f"that {what} is taken", {"field": kind})
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim being made: who makes it (a random ID per sign-up) and for which shard."""
+
+    claim_id: str
+    shard: int
+
+
+def _model(table_name: str, region: str, host: str | None) -> type[Model]:
+    class ClaimItem(Model):
+        class Meta:
+            pass
+
+        key = UnicodeAttribute(hash_key=True, attr_name="pk")
+        state = UnicodeAttribute()
+        claim_id = UnicodeAttribute()
+        shard = NumberAttribute()
+        claimed_at = NumberAttribute()
+        user_id = NumberAttribute(null=True)
+
+    return bind(ClaimItem, table_name, region, host)
+
+
+def claim_key(kind: Kind, name: str) -> str:
+    """The item key of a name: case-insensitive."""
+    return f"{kind}#{name.lower()}"
+
+
+class NameClaims:
+    """The name-claims table."""
+
+    def __init__(
+        self,
+        table_name: str,
+        region: str,
+        host: str | None,
+        find_user: FindUser,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._model = _model(table_name, region, host)
+        self._table = table_name
+        self._find_user = find_user
+        self._clock = clock
+
+    def claim(self, kind: Kind, name: str, claim: Claim) -> None:
+        """Claim `name` (pending) for a sign-up; NameTaken if someone else holds it."""
+        key = claim_key(kind, name)
+        for _ in range(_ATTEMPTS):
+            item = self._model(
+                key,
+                state=PENDING,
+                claim_id=claim.claim_id,
+                shard=claim.shard,
+                claimed_at=self._clock(),
+            )
+            held = self._get(key)
+            if held is None:
+                condition = self._model.key.does_not_exist()
+            elif self._dead_and_empty(kind, name, held):
+                condition = (self._model.claim_id == held.claim_id) & (self._model.state == PENDING)
+            else:
+                raise NameTaken(kind)
+            if self._write(item.save, condition):
+                return
+        raise NameTaken(kind)  # contended by other sign-ups all along
+
+    def activate(self, kind: Kind, name: str, claim: Claim, user_id: int) -> None:
+        """Make a pending claim of ours final, for `user_id`."""
+        item = self._model(claim_key(kind, name))
+        actions = [self._model.state.set(ACTIVE), self._model.user_id.set(user_id)]
+        if not self._write(
+            lambda condition: item.update(actions=actions, condition=condition),
+            self._model.claim_id == claim.claim_id,
+        ):
+            raise NameTaken(kind)  # taken over: this sign-up ran past STALE_SECONDS
+
+    def release(self, kind: Kind, name: str, claim: Claim) -> None:
+        """Give up a claim of ours (a sign-up that failed); someone else's is left alone."""
+        item = self._model(claim_key(kind, name))
+        self._write(item.delete, self._model.claim_id == claim.claim_id)
+
+    def owner(self, kind: Kind, name: str) -> int | None:
+        """The ID of the user holding `name`, or None (also while a sign-up is claiming it)."""
+        held = self._get(claim_key(kind, name))
+        if held is None:
+            return None
+        if held.state == ACTIVE:
+            return int(held.user_id)
+        return self._finish(kind, name, held) if self._is_stale(held) else None
+
+    def _dead_and_empty(self, kind: Kind, name: str, held: Model) -> bool:
+        """Whether a held claim is a dead sign-up's with no user written: free to take."""
+        return (
+            held.state == PENDING
+            and self._is_stale(held)
+            and self._finish(kind, name, held) is None
+        )
+
+    def _finish(self, kind: Kind, name: str, held: Model) -> int | None:
+        """For a dead sign-up's claim: the user it wrote, for whom the claim is made final."""
+        user_id = self._find_user(kind, name, int(held.shard))
+        if user_id is not None:
+            self.activate(kind, name, Claim(held.claim_id, int(held.shard)), user_id)
+        return user_id
+
+    def _is_stale(self, held: Model) -> bool:
+        return self._clock() - float(held.claimed_at) > STALE_SECONDS
+
+    def _get(self, key: str) -> Model | None:
+        try:
+            return self._model.get(key, consistent_read=True)
+        except DoesNotExist:
+            return None
+        except PynamoDBConnectionError as exc:
+            raise unavailable(exc, self._table) from exc
+
+    def _write(self, write: Callable[..., object], condition: object) -> bool:
+        """Run a conditional write; False if the condition did not hold."""
+        try:
+            write(condition=condition)
+        except PynamoDBConnectionError as exc:
+            if condition_failed(exc):
+                return False
+            raise unavailable(exc, self._table) from exc
+        return True

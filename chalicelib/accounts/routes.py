@@ -1,0 +1,109 @@
+"""Sign-up and sessions: POST /accounts, POST /sessions, DELETE /sessions/current."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from chalicelib.accounts.service import Caller, NewAccount
+from chalicelib.api.deps import get_accounts, get_profiles
+from chalicelib.api.errors import Conflict, TooManyRequests, Unauthorized
+from chalicelib.api.models import USERNAME_PATTERN, Id
+from chalicelib.api.routing import Routes, source_address
+from chalicelib.users.routes import MeOut, me_out
+
+routes = Routes("accounts")
+
+MIN_PASSWORD_CHARS = 8
+# Long enough for any passphrase; short enough that hashing it costs nothing extra.
+MAX_PASSWORD_CHARS = 1024
+MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
+
+
+class NewAccountBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(
+        pattern=USERNAME_PATTERN,
+        description="1-30 letters, digits, '.' and '_'; unique, whatever the case",
+    )
+    email: EmailStr = Field(max_length=MAX_EMAIL_CHARS)
+    password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    login: str = Field(
+        min_length=1,
+        max_length=MAX_EMAIL_CHARS,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="a username or an e-mail address",
+    )
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+
+
+class SessionOut(BaseModel):
+    """A new session: send `token` as `Authorization: Bearer <token>`. It is shown once."""
+
+    model_config = ConfigDict(title="Session")
+
+    token: str
+    user_id: Id
+    expires_at: datetime
+
+
+class AccountOut(BaseModel):
+    """A new account, and a session for it."""
+
+    model_config = ConfigDict(title="Account")
+
+    user: MeOut
+    session: SessionOut
+
+
+def _session_out(session) -> SessionOut:
+    return SessionOut(
+        token=session.token,
+        user_id=session.user_id,
+        expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+    )
+
+
+@routes.route(
+    "/accounts",
+    "POST",
+    body=NewAccountBody,
+    response=AccountOut,
+    status=201,
+    errors=(Conflict,),
+    public=True,
+)
+def sign_up(body: NewAccountBody) -> AccountOut:
+    """Sign up: a new account, and a session for it."""
+    user_id, session = get_accounts().sign_up(NewAccount(body.username, body.email, body.password))
+    return AccountOut(
+        user=me_out(get_profiles().view(user_id, user_id)), session=_session_out(session)
+    )
+
+
+@routes.route(
+    "/sessions",
+    "POST",
+    body=LoginBody,
+    response=SessionOut,
+    status=201,
+    errors=(Unauthorized, TooManyRequests),
+    public=True,
+)
+def log_in(body: LoginBody) -> SessionOut:
+    """Log in with a username (or e-mail address) and password: a new session."""
+    address = source_address(routes.current_request)
+    return _session_out(get_accounts().log_in(body.login, body.password, address))
+
+
+@routes.route("/sessions/current", "DELETE", response=None, status=204)
+def log_out(caller: Caller) -> None:
+    """Log out: the session of this request's token ends now."""
+    get_accounts().log_out(caller)

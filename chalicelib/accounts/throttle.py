@@ -1,0 +1,78 @@
+"""Failed logins, counted per account and per source address, in fixed windows.
+
+Counting by the login name as typed (lower-cased), known or not, means an unknown name
+answers exactly like a known one: the throttle reveals no accounts. Redis being down
+lets logins through (logged): a guessing attacker cannot take Redis down, and refusing
+every login while it restarts would lock everyone out.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import redis
+
+from chalicelib import redis_keys
+from chalicelib.errors import RateLimited
+
+_log = logging.getLogger(__name__)
+
+
+class LoginThrottle:
+    """Refuses logins for an account or address that failed too often lately."""
+
+    def __init__(
+        self,
+        cache: redis.Redis,
+        per_account: int,
+        per_address: int,
+        window_seconds: int,
+    ) -> None:
+        self._cache = cache
+        self._window = window_seconds
+        self._limits = {"account": per_account, "address": per_address}
+
+    def check(self, login: str, address: str) -> None:
+        """RateLimited (with the seconds to wait) if either counter is at its limit."""
+        keys = self._keys(login, address)
+        try:
+            with self._cache.pipeline(transaction=False) as pipe:
+                for key in keys.values():
+                    pipe.get(key)
+                    pipe.pttl(key)
+                replies = pipe.execute()
+        except redis.RedisError:
+            _log.warning("login throttle unavailable; letting the attempt through", exc_info=True)
+            return
+        for index, (scope, limit) in enumerate(self._limits.items()):
+            failures, pttl = replies[2 * index], replies[2 * index + 1]
+            if failures is not None and int(failures) >= limit:
+                retry_after = max(1, math.ceil(pttl / 1000)) if pttl > 0 else self._window
+                raise RateLimited(
+                    f"too many failed logins for this {scope}; retry later", retry_after
+                )
+
+    def failed(self, login: str, address: str) -> None:
+        """Count a failed attempt against both the account and the address."""
+        try:
+            with self._cache.pipeline(transaction=False) as pipe:
+                for key in self._keys(login, address).values():
+                    pipe.incr(key)
+                    pipe.expire(key, self._window, nx=True)  # the window starts at the first
+                pipe.execute()
+        except redis.RedisError:
+            _log.warning("login throttle unavailable; failure not counted", exc_info=True)
+
+    def succeeded(self, login: str) -> None:
+        """Forget the account's failures (the address's stay counted)."""
+        try:
+            self._cache.delete(redis_keys.login_failures_by_account(login.lower()))
+        except redis.RedisError:
+            _log.warning("login throttle unavailable; failures not cleared", exc_info=True)
+
+    def _keys(self, login: str, address: str) -> dict[str, str]:
+        return {
+            "account": redis_keys.login_failures_by_account(login.lower()),
+            "address": redis_keys.login_failures_by_address(address),
+        }

@@ -1,0 +1,272 @@
+"""The follow graph: follows, follow requests, blocks, and the lists they make.
+
+A follow touches two shards: `follows` on the source's (the truth of "A follows B")
+and `followers` on the target's (the index lists and fan-out read). Every operation
+writes the truth first and the index second, one transaction each, and every step is
+idempotent: a crash between the halves is finished (or undone) by the next attempt of
+the same operation, or by `photofeed graph repair`, which makes the index agree with
+the truth (chalicelib.graph.repair).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from chalicelib.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from chalicelib.graph import store
+from chalicelib.graph.store import Edge, Position
+from chalicelib.shards.ids import shard_of
+from chalicelib.shards.routing import Router
+from chalicelib.users.counters import Counters
+from chalicelib.users.store import Summary, User, summaries_query
+
+T = TypeVar("T")
+# How many pending requests one page of approvals handles (going public approves all).
+_APPROVE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """How the viewer and another user stand."""
+
+    following: bool = False  # the viewer follows them
+    followed_by: bool = False  # they follow the viewer
+    requested: bool = False  # the viewer asked to follow them (pending)
+    requested_by: bool = False  # they asked to follow the viewer (pending)
+    blocking: bool = False  # the viewer blocks them
+    blocked_by: bool = False  # they block the viewer
+
+
+@dataclass(frozen=True)
+class Look:
+    """A user as a viewer finds them: their row and how the two stand."""
+
+    viewer: int
+    user: User
+    relationship: Relationship
+
+    @property
+    def hidden(self) -> bool:
+        """A block, either way, hides each from the other."""
+        return self.relationship.blocking or self.relationship.blocked_by
+
+    @property
+    def content_visible(self) -> bool:
+        """Whether the viewer may see the user's lists and media."""
+        if self.viewer == self.user.id:
+            return True
+        return not self.hidden and (not self.user.is_private or self.relationship.following)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of users, and where the next one starts (None: the last page)."""
+
+    items: list[Summary]
+    next: Position | None
+
+
+class Graph:
+    """Follows, requests and blocks between users, on their shards."""
+
+    def __init__(self, router: Router, counters: Counters) -> None:
+        self._router = router
+        self._counters = counters
+
+    def look(self, viewer: int, target: int) -> Look:
+        """The target as the viewer finds them; NotFound if there is no such user."""
+        if not self._router.holds(target):
+            raise NotFound("no such user")
+        row = self._on(target, lambda conn, s: store.target_side(conn, s, viewer, target))
+        if row is None:
+            raise NotFound("no such user")
+        user = User(*row[:7])
+        if viewer == target:
+            return Look(viewer, user, Relationship())
+        blocked_by, followed_by, requested = row[7:]
+        following, blocking, requested_by = self._on(
+            viewer, lambda conn, s: store.viewer_side(conn, s, viewer, target)
+        )
+        relationship = Relationship(
+            following, followed_by, requested, requested_by, blocking, blocked_by
+        )
+        return Look(viewer, user, relationship)
+
+    def visible(self, viewer: int, target: int) -> Look:
+        """The target as the viewer finds them; NotFound also when a block stands between."""
+        look = self.look(viewer, target)
+        if look.hidden:
+            raise NotFound("no such user")
+        return look
+
+    def follow(self, viewer: int, target: int) -> Relationship:
+        """Follow the target, or ask to when their account is private."""
+        look = self._other(viewer, target, "follow")
+        if look.relationship.blocked_by:
+            raise NotFound("no such user")
+        if look.relationship.blocking:
+            raise Conflict("you block this user: unblock them first")
+        if look.relationship.following or not look.user.is_private:
+            self._link(viewer, target)  # when already following: finishes a half-done follow
+        else:
+            self._on(target, lambda c, s: store.add(c, s, "follow_requests", target, viewer))
+        return self.look(viewer, target).relationship
+
+    def unfollow(self, viewer: int, target: int) -> Relationship:
+        """Stop following the target, or withdraw a pending request."""
+        look = self._other(viewer, target, "unfollow")
+        if look.relationship.blocked_by:
+            raise NotFound("no such user")
+        self._unlink(viewer, target)
+        return self.look(viewer, target).relationship
+
+    def approve(self, owner: int, requester: int) -> None:
+        """Approve a pending follow request (again: finishes a half-done approval)."""
+        if not self._router.holds(requester) or owner == requester:
+            raise NotFound("no follow request from this user")
+        pending = self._on(
+            owner, lambda c, s: store.exists(c, s, "follow_requests", owner, requester)
+        )
+        approved = pending or self._on(
+            requester, lambda c, s: store.exists(c, s, "follows", requester, owner)
+        )
+        if not approved:
+            raise NotFound("no follow request from this user")
+        self._link(requester, owner)
+
+    def deny(self, owner: int, requester: int) -> None:
+        """Refuse a follow request (nothing to refuse is fine: the same end state)."""
+        if self._router.holds(requester):
+            self._on(owner, lambda c, s: store.remove(c, s, "follow_requests", owner, requester))
+
+    def approve_all(self, owner: int) -> int:
+        """Approve every pending request (an account going public); how many."""
+        approved = 0
+        while True:
+            rows = self._on(
+                owner,
+                lambda c, s: store.page(
+                    c, s, "follow_requests", owner, after=None, limit=_APPROVE_BATCH
+                ),
+            )
+            for requester, _ in rows:
+                self._link(requester, owner)
+            approved += len(rows)
+            if len(rows) < _APPROVE_BATCH:
+                return approved
+
+    def block(self, viewer: int, target: int) -> Relationship:
+        """Block the target: every follow and request between the two goes, both ways."""
+        self._other(viewer, target, "block")
+
+        def blocker_side(conn, s) -> tuple[bool, bool]:
+            store.add(conn, s, "blocks", viewer, target)
+            store.remove(conn, s, "follow_requests", viewer, target)
+            return (
+                store.remove(conn, s, "follows", viewer, target),
+                store.remove(conn, s, "followers", viewer, target),
+            )
+
+        def blocked_side(conn, s) -> tuple[bool, bool]:
+            store.remove(conn, s, "follow_requests", target, viewer)
+            return (
+                store.remove(conn, s, "follows", target, viewer),
+                store.remove(conn, s, "followers", target, viewer),
+            )
+
+        unfollowed, lost_follower = self._on(viewer, blocker_side)
+        self._count((viewer, "following", -unfollowed), (viewer, "followers", -lost_follower))
+        unfollowed, lost_follower = self._on(target, blocked_side)
+        self._count((target, "following", -unfollowed), (target, "followers", -lost_follower))
+        return self.look(viewer, target).relationship
+
+    def unblock(self, viewer: int, target: int) -> Relationship:
+        """Lift a block (follows it removed stay removed)."""
+        self._other(viewer, target, "unblock")
+        self._on(viewer, lambda c, s: store.remove(c, s, "blocks", viewer, target))
+        return self.look(viewer, target).relationship
+
+    def followers(self, viewer: int, owner: int, after: Position | None, limit: int) -> Page:
+        """Who follows `owner`, newest first, as the viewer may see them."""
+        return self._list(viewer, owner, "followers", after, limit)
+
+    def following(self, viewer: int, owner: int, after: Position | None, limit: int) -> Page:
+        """Whom `owner` follows, newest first, as the viewer may see them."""
+        return self._list(viewer, owner, "follows", after, limit)
+
+    def requests(self, owner: int, after: Position | None, limit: int) -> Page:
+        """Who asked to follow `owner`, newest first."""
+        return self._page(owner, owner, "follow_requests", after, limit)
+
+    def summaries(self, viewer: int, ids: list[int]) -> dict[int, Summary]:
+        """Users by ID as lists show them, leaving out any with a block between them
+        and the viewer (one query per physical database, one on the viewer's shard)."""
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for user_id in ids:
+            if self._router.holds(user_id):
+                by_shard[shard_of(user_id)].append(user_id)
+        if not by_shard:
+            return {}
+        rows = self._router.query_shards(
+            by_shard, lambda shard, s: summaries_query(s, by_shard[shard], viewer)
+        )
+        blocked = self._on(viewer, lambda c, s: store.blocked_among(c, s, viewer, ids))
+        return {row[0]: Summary(*row) for row in rows if not row[4] and row[0] not in blocked}
+
+    def _list(
+        self, viewer: int, owner: int, edge: Edge, after: Position | None, limit: int
+    ) -> Page:
+        if not self.visible(viewer, owner).content_visible:
+            raise PermissionDenied("this account is private")
+        return self._page(viewer, owner, edge, after, limit)
+
+    def _page(
+        self, viewer: int, owner: int, edge: Edge, after: Position | None, limit: int
+    ) -> Page:
+        rows = self._on(
+            owner, lambda c, s: store.page(c, s, edge, owner, after=after, limit=limit + 1)
+        )
+        shown = rows[:limit]
+        found = self.summaries(viewer, [user_id for user_id, _ in shown])
+        items = [found[user_id] for user_id, _ in shown if user_id in found]
+        last = shown[-1] if len(rows) > limit else None
+        return Page(items, (last[1], last[0]) if last else None)
+
+    def _link(self, source: int, target: int) -> None:
+        """The two halves of a follow: the truth, then the index (and the request goes)."""
+
+        def index(conn, s) -> bool:
+            store.remove(conn, s, "follow_requests", target, source)
+            return store.add(conn, s, "followers", target, source)
+
+        added = self._on(source, lambda c, s: store.add(c, s, "follows", source, target))
+        self._count((source, "following", +added))
+        self._count((target, "followers", +self._on(target, index)))
+
+    def _unlink(self, source: int, target: int) -> None:
+        """The two halves of an unfollow, truth first (a pending request goes too)."""
+
+        def index(conn, s) -> bool:
+            store.remove(conn, s, "follow_requests", target, source)
+            return store.remove(conn, s, "followers", target, source)
+
+        removed = self._on(source, lambda c, s: store.remove(c, s, "follows", source, target))
+        self._count((source, "following", -removed))
+        self._count((target, "followers", -self._on(target, index)))
+
+    def _other(self, viewer: int, target: int, verb: str) -> Look:
+        if viewer == target:
+            raise InvalidInput(f"you cannot {verb} yourself")
+        return self.look(viewer, target)
+
+    def _count(self, *changes: tuple[int, str, int]) -> None:
+        """Apply committed counter changes (user, counter, delta); zero deltas are skipped."""
+        wanted = [change for change in changes if change[2]]
+        if wanted:
+            self._counters.add(wanted)
+
+    def _on(self, user_id: int, work: Callable[..., T]) -> T:
+        return self._router.run_for_id(user_id, work)

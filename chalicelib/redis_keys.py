@@ -1,0 +1,37 @@
+"""Every Redis key Photofeed uses, spelled in this one module.
+
+Keys that one Lua script touches together carry the same hash tag (`{...}`), so the
+script works on Redis Cluster too: no command here spans two hash slots.
+"""
+
+from __future__ import annotations
+
+
+def session(token_hash: str) -> str:
+    """A session's cached owner and expiry, or its revocation."""
+    return f"session:{token_hash}"
+
+
+def counts(user_id: int) -> str:
+    """A hash of the user's counters (followers, following, media)."""
+    return f"user:{{{user_id}}}:counts"
+
+
+def counts_rebuild(user_id: int) -> str:
+    """The marker of a rebuild of `counts` in progress (same slot as `counts`)."""
+    return f"user:{{{user_id}}}:counts:rebuild"
+
+
+def active(user_id: int) -> str:
+    """Present while the user counts as active (it expires after the active window)."""
+    return f"user:{{{user_id}}}:active"
+
+
+def login_failures_by_account(login: str) -> str:
+    """Failed logins naming an account (by the name tried, known or not)."""
+    return f"login-failures:account:{login}"
+
+
+def login_failures_by_address(address: str) -> str:
+    """Failed logins from a source address."""
+    return f"login-failures:address:{address}"

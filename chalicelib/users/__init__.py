@@ -1,0 +1,1 @@
+"""Users: profiles, their counters and whether they are active."""

@@ -1,0 +1,124 @@
+"""Profiles: GET /users/me, PATCH /users/me, GET /users/{id}, GET /users/by-username/{name}."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chalicelib.accounts.service import Caller
+from chalicelib.api.deps import get_profiles
+from chalicelib.api.errors import NotFound
+from chalicelib.api.models import USERNAME_PATTERN, Id, Text, UserPath
+from chalicelib.api.routing import Routes
+from chalicelib.users.profiles import Profile
+
+routes = Routes("users")
+
+MAX_FULL_NAME_CHARS = 64
+MAX_BIO_CHARS = 150  # Instagram's
+
+
+class CountsOut(BaseModel):
+    model_config = ConfigDict(title="Counts")
+
+    media: int
+    followers: int
+    following: int
+
+
+class ProfileOut(BaseModel):
+    """A user's public profile (a private account's too: its lists and media are hidden)."""
+
+    model_config = ConfigDict(title="Profile")
+
+    id: Id
+    username: str
+    full_name: str
+    bio: str
+    is_private: bool
+    created_at: datetime
+    counts: CountsOut
+
+
+class MeOut(ProfileOut):
+    """The caller's own profile, with what only they see."""
+
+    model_config = ConfigDict(title="Me")
+
+    email: str
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full_name: Text | None = Field(None, max_length=MAX_FULL_NAME_CHARS)
+    bio: Text | None = Field(None, max_length=MAX_BIO_CHARS)
+    is_private: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ProfilePatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of full_name, bio, is_private")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class UsernamePath(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME_PATTERN)
+
+
+def profile_out(profile: Profile) -> ProfileOut:
+    return ProfileOut(**_fields(profile))
+
+
+def me_out(profile: Profile) -> MeOut:
+    return MeOut(**_fields(profile), email=profile.user.email)
+
+
+def _fields(profile: Profile) -> dict:
+    user = profile.user
+    return {
+        "id": user.id,
+        "username": user.username,
+        "full_name": user.full_name,
+        "bio": user.bio,
+        "is_private": user.is_private,
+        "created_at": user.created_at,
+        "counts": CountsOut(**vars(profile.counts)),
+    }
+
+
+@routes.route("/users/me", "GET", response=MeOut)
+def get_me(caller: Caller) -> MeOut:
+    """The caller's own profile."""
+    return me_out(get_profiles().view(caller.user_id, caller.user_id))
+
+
+@routes.route("/users/me", "PATCH", body=ProfilePatch, response=MeOut)
+def update_me(caller: Caller, body: ProfilePatch) -> MeOut:
+    """Edit the caller's full name, bio or privacy (going public approves pending requests)."""
+    changes = body.model_dump(include=body.model_fields_set)
+    return me_out(get_profiles().update(caller.user_id, changes))
+
+
+@routes.route("/users/{user_id}", "GET", path=UserPath, response=ProfileOut, errors=(NotFound,))
+def get_user(caller: Caller, path: UserPath) -> ProfileOut:
+    """A user's profile."""
+    return profile_out(get_profiles().view(caller.user_id, path.user_id))
+
+
+@routes.route(
+    "/users/by-username/{username}",
+    "GET",
+    path=UsernamePath,
+    response=ProfileOut,
+    errors=(NotFound,),
+)
+def get_user_by_username(caller: Caller, path: UsernamePath) -> ProfileOut:
+    """A user's profile, by username (whatever the case)."""
+    return profile_out(get_profiles().by_username(caller.user_id, path.username))
