@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.accounts.service import Caller, NewAccount
 from chalicelib.api.deps import get_accounts, get_profiles
 from chalicelib.api.errors import Conflict, TooManyRequests, Unauthorized
-from chalicelib.api.models import USERNAME_PATTERN, Id
+from chalicelib.api.models import MAX_EMAIL_CHARS, USERNAME_PATTERN, Email, Id
 from chalicelib.api.routing import Routes, source_address
 from chalicelib.users.routes import MeOut, me_out
 
@@ -18,7 +18,6 @@ routes = Routes("accounts")
 MIN_PASSWORD_CHARS = 8
 # Long enough for any passphrase; short enough that hashing it costs nothing extra.
 MAX_PASSWORD_CHARS = 1024
-MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 
 
 class NewAccountBody(BaseModel):
@@ -28,7 +27,7 @@ class NewAccountBody(BaseModel):
         pattern=USERNAME_PATTERN,
         description="1-30 letters, digits, '.' and '_'; unique, whatever the case",
     )
-    email: EmailStr = Field(max_length=MAX_EMAIL_CHARS)
+    email: Email
     password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
 
 

@@ -25,9 +25,7 @@ class Api:
     def register(self, routes: Routes) -> None:
         """Add a capability's routes; those not public authenticate with the API's authenticator."""
         if self._authenticate is None and not all(op.public for op in routes.operations):
-            raise ValueError(
-                f"{routes.blueprint.name} has protected routes: give Api an authenticator"
-            )
+            raise ValueError(f"{routes.name} has protected routes: give Api an authenticator")
         routes.authenticate = self._authenticate
         self._app.register_blueprint(routes.blueprint)
         self._routes.append(routes)

@@ -70,7 +70,7 @@ class Routes:
         self.blueprint = Blueprint(name)
         self.operations: list[Operation] = []
         self.authenticate: Authenticate | None = None  # set when registered (api.docs.Api)
-        self._tag = name
+        self.name = name
 
     @property
     def current_request(self) -> Request:
@@ -101,7 +101,7 @@ class Routes:
                 method=method.upper(),
                 name=view.__name__,
                 summary=(view.__doc__ or view.__name__).strip().splitlines()[0],
-                tags=(self._tag,),
+                tags=(self.name,),
                 response=response,
                 status=status,
                 path_model=path,
@@ -150,7 +150,7 @@ def _handle(
 
 def _authenticate(routes: Routes, request: Request) -> Any:
     if routes.authenticate is None:
-        raise RuntimeError(f"{routes.blueprint.name}: register the routes with an authenticator")
+        raise RuntimeError(f"{routes.name}: register the routes with an authenticator")
     return routes.authenticate(request.headers.get("authorization"))
 
 

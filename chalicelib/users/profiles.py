@@ -46,6 +46,8 @@ class Profiles:
     def update(self, user_id: int, changes: dict[str, Any]) -> Profile:
         """Apply the owner's edits (store.EDITABLE only); an account going public
         approves its pending follow requests, as followers would expect."""
+        if not changes:
+            return self.view(user_id, user_id)
         user = self._router.run_for_id(
             user_id, lambda conn, schema: store.update(conn, schema, user_id, changes)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_profiles
@@ -49,21 +49,21 @@ class MeOut(ProfileOut):
     email: str
 
 
+def _without_defaults(schema: dict) -> None:
+    """No `default: null` in the document: a field left out is unchanged, not null."""
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+
+
 class ProfilePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The fields to change (absent: unchanged; none: nothing changes)."""
 
-    full_name: Text | None = Field(None, max_length=MAX_FULL_NAME_CHARS)
-    bio: Text | None = Field(None, max_length=MAX_BIO_CHARS)
-    is_private: bool | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
 
-    @model_validator(mode="after")
-    def _something(self) -> ProfilePatch:
-        if not self.model_fields_set:
-            raise ValueError("give at least one of full_name, bio, is_private")
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    # Absent means unchanged; null is refused, as the document says (a string).
+    full_name: Text = Field(None, max_length=MAX_FULL_NAME_CHARS)  # type: ignore[assignment]
+    bio: Text = Field(None, max_length=MAX_BIO_CHARS)  # type: ignore[assignment]
+    is_private: StrictBool = None  # type: ignore[assignment]
 
 
 class UsernamePath(BaseModel):

@@ -45,25 +45,27 @@ class ItemPath(BaseModel):
 routes = Routes("sample")
 
 
-@routes.route("/greetings", "POST", body=NewGreeting, response=Greeting, status=201)
+@routes.route("/greetings", "POST", body=NewGreeting, response=Greeting, status=201, public=True)
 def greet(body: NewGreeting) -> Greeting:
     """Greet someone."""
     return Greeting(text=f"hello {body.name}")
 
 
-@routes.route("/greetings", "GET", query=Page, response=Greeting)
+@routes.route("/greetings", "GET", query=Page, response=Greeting, public=True)
 def list_greetings(query: Page) -> Greeting:
     """Count greetings."""
     return Greeting(text=f"{query.count} greetings")
 
 
-@routes.route("/items/{item_id}", "GET", path=ItemPath, response=Greeting, errors=(NotFound,))
+@routes.route(
+    "/items/{item_id}", "GET", path=ItemPath, response=Greeting, errors=(NotFound,), public=True
+)
 def get_item(path: ItemPath) -> Greeting:
     """An item that never exists."""
     raise domain.NotFound(f"no item {path.item_id}")
 
 
-@routes.route("/explode", "GET", response=Greeting)
+@routes.route("/explode", "GET", response=Greeting, public=True)
 def explode() -> Greeting:
     """A bug."""
     raise RuntimeError("password=hunter2 in a DSN")
@@ -74,16 +76,33 @@ class Tags(BaseModel):
     tag: list[str] = Field(default_factory=list, max_length=5)
 
 
-@routes.route("/tags", "GET", query=Tags, response=Greeting)
+@routes.route("/tags", "GET", query=Tags, response=Greeting, public=True)
 def tags(query: Tags) -> Greeting:
     """Echo tags."""
     return Greeting(text=",".join(query.tag))
 
 
-@routes.route("/slow-down", "GET", response=Greeting)
+@routes.route("/slow-down", "GET", response=Greeting, public=True)
 def slow_down() -> Greeting:
     """Too many tries."""
     raise domain.RateLimited("too many attempts", retry_after=30)
+
+
+class Whoami(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loud: bool = False
+
+
+@routes.route("/whoami", "GET", query=Whoami, response=Greeting)
+def whoami(caller: str, query: Whoami) -> Greeting:
+    """Who is calling (a protected route)."""
+    return Greeting(text=caller.upper() if query.loud else caller)
+
+
+def _authenticate(header: str | None) -> str:
+    if header != "Bearer good-token":
+        raise domain.Unauthenticated("a bearer token is required")
+    return "caller-1"
 
 
 LOGGER, METRICS, TRACER = powertools("conventions-test")
@@ -95,7 +114,7 @@ def _app() -> tuple[Chalice, Api]:
         http_middleware(max_body_bytes=MAX_BODY, logger=LOGGER, metrics=METRICS, tracer=TRACER),
         "http",
     )
-    api = Api(app)
+    api = Api(app, authenticate=_authenticate)
     api.register(routes)
     return app, api
 
@@ -305,3 +324,43 @@ def test_the_document_describes_parameters_bodies_and_errors():
         "schema": {"exclusiveMinimum": 0, "title": "Item Id", "type": "integer"},
     }
     assert "404" in item["responses"]
+
+
+def test_a_protected_route_gives_the_view_its_caller(client):
+    response = client.http.get("/whoami", headers={"Authorization": "Bearer good-token"})
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"text": "caller-1"}
+
+
+def test_a_protected_route_without_a_valid_token_is_a_401_with_a_challenge(client):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
+        response = client.http.get("/whoami", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert _error(response)["code"] == "unauthorized"
+
+
+def test_authentication_comes_before_validation(client):
+    # GIVEN no token and an invalid query: THEN the answer reveals nothing about the route
+    response = client.http.get("/whoami?loud=maybe&extra=1")
+    assert response.status_code == 401
+
+
+def test_protected_routes_require_an_authenticator():
+    lonely = Routes("lonely")
+
+    @lonely.route("/mine", "GET", response=Greeting)
+    def mine(caller: str) -> Greeting:
+        """Mine."""
+        return Greeting(text=caller)
+
+    with pytest.raises(ValueError, match="authenticator"):
+        Api(Chalice(app_name="lonely")).register(lonely)
+
+
+def test_the_document_marks_protected_routes(client):
+    document = API.document()
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["paths"]["/whoami"]["get"].get("security") is None
+    assert "401" in document["paths"]["/whoami"]["get"]["responses"]
+    assert document["paths"]["/greetings"]["post"]["security"] == []
