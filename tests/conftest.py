@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +79,52 @@ class _BaseUrlSession(requests.Session):
     def request(self, method: str, url: str, *args, **kwargs):
         kwargs.setdefault("timeout", 30)
         return super().request(method, self.base_url + url, *args, **kwargs)
+
+
+class Member:
+    """A signed-up user as tests drive them: their ID, name, password and session."""
+
+    def __init__(self, http: requests.Session, body: dict, password: str) -> None:
+        self.http = http
+        self.id = int(body["user"]["id"])
+        self.username = body["user"]["username"]
+        self.email = body["user"]["email"]
+        self.password = password
+        self.token = body["session"]["token"]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.http.get(path, headers=self.headers, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.http.post(path, headers=self.headers, **kwargs)
+
+    def patch(self, path: str, **kwargs) -> requests.Response:
+        return self.http.patch(path, headers=self.headers, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> requests.Response:
+        return self.http.delete(path, headers=self.headers, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def sign_up(http):
+    """Sign up a new user through the API: `sign_up(private=False, prefix="u")` -> Member."""
+
+    def make(private: bool = False, prefix: str = "u") -> Member:
+        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+        password = f"pw-{uuid.uuid4().hex}"
+        response = http.post(
+            "/accounts",
+            json={"username": name, "email": f"{name}@example.com", "password": password},
+        )
+        assert response.status_code == 201, response.text
+        member = Member(http, response.json(), password)
+        if private:
+            changed = member.patch("/users/me", json={"is_private": True})
+            assert changed.status_code == 200, changed.text
+        return member
+
+    return make
