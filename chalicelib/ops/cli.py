@@ -1,4 +1,5 @@
-"""`photofeed`: the operators' command line (migrations, the shard map, shard moves).
+"""`photofeed`: the operators' command line (migrations, the shard map, shard moves,
+graph repairs).
 
 Settings come from the environment, as everywhere; against the local stack, the CLI
 reads `.local/stack.env` when no PHOTOFEED_* variable is set (or `--stack-env FILE`).
@@ -17,6 +18,7 @@ from psycopg2 import sql
 from chalicelib.clients import Clients
 from chalicelib.config import Settings, use_stack_env
 from chalicelib.errors import PhotofeedError
+from chalicelib.graph.repair import GRACE_SECONDS, repair_graph
 from chalicelib.shards.migrations import (
     MigrationError,
     applied_version,
@@ -27,6 +29,7 @@ from chalicelib.shards.migrations import (
 )
 from chalicelib.shards.moves import CopyMismatch, MoveInterrupted, ShardMove
 from chalicelib.shards.schema import MIGRATIONS_TABLE, schema_name, table
+from chalicelib.users.counters import Counters
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +40,7 @@ from chalicelib.shards.schema import MIGRATIONS_TABLE, schema_name, table
 )
 @click.pass_context
 def cli(ctx: click.Context, stack_env: Path | None) -> None:
-    """Operate Photofeed: migrations, the shard map and shard moves."""
+    """Operate Photofeed: migrations, the shard map, shard moves and graph repairs."""
     use_stack_env(stack_env)
     ctx.obj = Clients(Settings.from_env())
 
@@ -156,6 +159,38 @@ def shards_move(clients: Clients, shard: int, target: str, rollback: bool, take_
     window = report.read_only_seconds
     read_only = f"; read-only for {window:.3f} s" if window is not None else ""
     click.echo(f"shard {shard} is on {report.target}{read_only}")
+
+
+@cli.group()
+def graph() -> None:
+    """The follow graph."""
+
+
+@graph.command("repair")
+@click.option("--shard", "only", type=int, multiple=True, help="Only these logical shards.")
+@click.option(
+    "--grace-seconds",
+    type=click.FloatRange(min=0),
+    default=GRACE_SECONDS,
+    show_default=True,
+    help="Leave rows younger than this to the operations writing them.",
+)
+@click.pass_obj
+def graph_repair(clients: Clients, only: tuple[int, ...], grace_seconds: float) -> None:
+    """Finish or undo follows left half-written (followers made to agree with follows)."""
+    logical = clients.shard_map.get().logical_shards
+    wanted = sorted(set(only)) if only else list(range(logical))
+    if unknown := [shard for shard in wanted if not 0 <= shard < logical]:
+        raise click.BadParameter(f"no logical shards {unknown} (there are {logical})")
+    counters = Counters(clients.redis, clients.router)
+    with click.progressbar(length=len(wanted), label="repairing the graph") as bar:
+        report = repair_graph(clients.router, counters, wanted, grace_seconds, bar.update)
+    click.echo(
+        f"{report.follows_checked} follows and {report.followers_checked} follower rows checked; "
+        f"{report.followers_added} follower rows added, {report.followers_removed} removed, "
+        f"{report.follows_removed} follows across a block removed, "
+        f"{report.requests_removed} stale requests removed."
+    )
 
 
 def main() -> None:
