@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 METRICS_NAMESPACE = "Photofeed"
 
@@ -14,3 +15,10 @@ def powertools(service: str) -> tuple[Logger, Metrics, Tracer]:
         Metrics(namespace=METRICS_NAMESPACE, service=service),
         Tracer(service=service),
     )
+
+
+def count(name: str, value: int = 1) -> None:
+    """Count a domain event (sign-ups, follows, ...) in the metrics of the invocation
+    in progress: Metrics instances share one set, flushed by the entry point (the API's
+    middleware, a handler's log_metrics)."""
+    Metrics(namespace=METRICS_NAMESPACE).add_metric(name=name, unit=MetricUnit.Count, value=value)

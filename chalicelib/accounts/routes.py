@@ -11,6 +11,8 @@ from chalicelib.api.deps import get_accounts, get_profiles
 from chalicelib.api.errors import Conflict, TooManyRequests, Unauthorized
 from chalicelib.api.models import MAX_EMAIL_CHARS, USERNAME_PATTERN, Email, Id
 from chalicelib.api.routing import Routes, source_address
+from chalicelib.errors import RateLimited, Unauthenticated
+from chalicelib.observability import count
 from chalicelib.users.routes import MeOut, me_out
 
 routes = Routes("accounts")
@@ -82,6 +84,7 @@ def _session_out(session) -> SessionOut:
 def sign_up(body: NewAccountBody) -> AccountOut:
     """Sign up: a new account, and a session for it."""
     user_id, session = get_accounts().sign_up(NewAccount(body.username, body.email, body.password))
+    count("SignUps")
     return AccountOut(
         user=me_out(get_profiles().view(user_id, user_id)), session=_session_out(session)
     )
@@ -99,7 +102,16 @@ def sign_up(body: NewAccountBody) -> AccountOut:
 def log_in(body: LoginBody) -> SessionOut:
     """Log in with a username (or e-mail address) and password: a new session."""
     address = source_address(routes.current_request)
-    return _session_out(get_accounts().log_in(body.login, body.password, address))
+    try:
+        session = get_accounts().log_in(body.login, body.password, address)
+    except Unauthenticated:
+        count("LoginFailures")
+        raise
+    except RateLimited:
+        count("LoginsThrottled")
+        raise
+    count("Logins")
+    return _session_out(session)
 
 
 @routes.route("/sessions/current", "DELETE", response=None, status=204)

@@ -12,6 +12,7 @@ from chalicelib.api.pages import encode_cursor, page_query
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.graph.service import Page, Relationship
+from chalicelib.observability import count
 
 routes = Routes("graph")
 PageQuery = page_query(get_settings().limits)
@@ -71,7 +72,9 @@ def relationship(caller: Caller, path: UserPath) -> RelationshipOut:
 )
 def follow(caller: Caller, path: UserPath) -> RelationshipOut:
     """Follow the user (or ask to, if the account is private); idempotent."""
-    return _relationship(get_graph().follow(caller.user_id, path.user_id))
+    relationship = get_graph().follow(caller.user_id, path.user_id)
+    count("Follows" if relationship.following else "FollowRequests")
+    return _relationship(relationship)
 
 
 @routes.route(
@@ -83,6 +86,7 @@ def follow(caller: Caller, path: UserPath) -> RelationshipOut:
 )
 def unfollow(caller: Caller, path: UserPath) -> RelationshipOut:
     """Unfollow the user (or withdraw a request); idempotent."""
+    count("Unfollows")
     return _relationship(get_graph().unfollow(caller.user_id, path.user_id))
 
 
@@ -95,6 +99,7 @@ def unfollow(caller: Caller, path: UserPath) -> RelationshipOut:
 )
 def block(caller: Caller, path: UserPath) -> RelationshipOut:
     """Block the user: follows and requests between you end, both ways; idempotent."""
+    count("Blocks")
     return _relationship(get_graph().block(caller.user_id, path.user_id))
 
 

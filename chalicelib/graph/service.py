@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from chalicelib.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -111,9 +111,9 @@ class Graph:
             raise Conflict("you block this user: unblock them first")
         if look.relationship.following or not look.user.is_private:
             self._link(viewer, target)  # when already following: finishes a half-done follow
-        else:
-            self._on(target, lambda c, s: store.add(c, s, "follow_requests", target, viewer))
-        return self.look(viewer, target).relationship
+            return replace(look.relationship, following=True, requested=False)
+        self._on(target, lambda c, s: store.add(c, s, "follow_requests", target, viewer))
+        return replace(look.relationship, requested=True)
 
     def unfollow(self, viewer: int, target: int) -> Relationship:
         """Stop following the target, or withdraw a pending request."""
@@ -121,7 +121,7 @@ class Graph:
         if look.relationship.blocked_by:
             raise NotFound("no such user")
         self._unlink(viewer, target)
-        return self.look(viewer, target).relationship
+        return replace(look.relationship, following=False, requested=False)
 
     def approve(self, owner: int, requester: int) -> None:
         """Approve a pending follow request (again: finishes a half-done approval)."""
@@ -160,7 +160,7 @@ class Graph:
 
     def block(self, viewer: int, target: int) -> Relationship:
         """Block the target: every follow and request between the two goes, both ways."""
-        self._other(viewer, target, "block")
+        look = self._other(viewer, target, "block")
 
         def blocker_side(conn, s) -> tuple[bool, bool]:
             store.add(conn, s, "blocks", viewer, target)
@@ -181,13 +181,13 @@ class Graph:
         self._count((viewer, "following", -unfollowed), (viewer, "followers", -lost_follower))
         unfollowed, lost_follower = self._on(target, blocked_side)
         self._count((target, "following", -unfollowed), (target, "followers", -lost_follower))
-        return self.look(viewer, target).relationship
+        return Relationship(blocking=True, blocked_by=look.relationship.blocked_by)
 
     def unblock(self, viewer: int, target: int) -> Relationship:
         """Lift a block (follows it removed stay removed)."""
-        self._other(viewer, target, "unblock")
+        look = self._other(viewer, target, "unblock")
         self._on(viewer, lambda c, s: store.remove(c, s, "blocks", viewer, target))
-        return self.look(viewer, target).relationship
+        return replace(look.relationship, blocking=False)
 
     def followers(self, viewer: int, owner: int, after: Position | None, limit: int) -> Page:
         """Who follows `owner`, newest first, as the viewer may see them."""
