@@ -22,6 +22,11 @@ def counts_rebuild(user_id: int) -> str:
     return f"user:{{{user_id}}}:counts:rebuild"
 
 
+def counts_writes(user_id: int) -> str:
+    """How many writes to the user's counted rows are in flight (same slot as `counts`)."""
+    return f"user:{{{user_id}}}:counts:writes"
+
+
 def active(user_id: int) -> str:
     """Present while the user counts as active (it expires after the active window)."""
     return f"user:{{{user_id}}}:active"

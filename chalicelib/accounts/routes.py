@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.accounts.service import Caller, NewAccount
 from chalicelib.api.deps import get_accounts, get_profiles
 from chalicelib.api.errors import Conflict, TooManyRequests, Unauthorized
-from chalicelib.api.models import MAX_EMAIL_CHARS, USERNAME_PATTERN, Email, Id
+from chalicelib.api.models import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS, USERNAME_PATTERN, Email, Id
 from chalicelib.api.routing import Routes, source_address
 from chalicelib.errors import RateLimited, Unauthenticated
 from chalicelib.observability import count
@@ -27,6 +27,7 @@ class NewAccountBody(BaseModel):
 
     username: str = Field(
         pattern=USERNAME_PATTERN,
+        max_length=MAX_USERNAME_CHARS,
         description="1-30 letters, digits, '.' and '_'; unique, whatever the case",
     )
     email: Email

@@ -57,6 +57,12 @@ def login_kind(login: str) -> Kind:
     return "email" if "@" in login else "username"
 
 
+def throttle_account(login: str, user_id: int | None) -> str:
+    """What failed logins are counted against: the account, whichever of its names was
+    typed; for a name nobody holds, the name."""
+    return f"user:{user_id}" if user_id is not None else f"name:{login.lower()}"
+
+
 def name_holder(router: Router) -> FindUser:
     """How claims find the user a dead sign-up wrote: by name, on the claim's shard."""
 
@@ -118,8 +124,9 @@ class Accounts:
 
     def log_in(self, login: str, password: str, address: str) -> Session:
         """A new session for the right password; Unauthenticated or RateLimited otherwise."""
-        self._throttle.check(login, address)
         user_id = self.claims.owner(login_kind(login), login)
+        account = throttle_account(login, user_id)
+        self._throttle.check(account, address)
         stored = (
             self._router.run_for_id(
                 user_id, lambda conn, schema: store.password_hash(conn, schema, user_id)
@@ -130,9 +137,9 @@ class Accounts:
         if stored is None:
             spend_verification_time(password)
         if stored is None or not verify_password(stored, password):
-            self._throttle.failed(login, address)
+            self._throttle.failed(account, address)
             raise Unauthenticated("wrong username or password")
-        self._throttle.succeeded(login)
+        self._throttle.succeeded(account)
         if needs_rehash(stored):
             upgraded = hash_password(password)
             self._router.run_for_id(

@@ -1,7 +1,9 @@
 """Failed logins, counted per account and per source address, in fixed windows.
 
-Counting by the login name as typed (lower-cased), known or not, means an unknown name
-answers exactly like a known one: the throttle reveals no accounts. Redis being down
+The account is named by the caller: its user ID when the login names one (so its
+username and e-mail address share one count), else the login as typed, lower-cased, so
+an unknown name answers exactly like a known one: the throttle reveals no accounts.
+Each count and its window's expiry are set in one script. Redis being down
 lets logins through (logged): a guessing attacker cannot take Redis down, and refusing
 every login while it restarts would lock everyone out.
 """
@@ -17,6 +19,15 @@ from chalicelib import redis_keys
 from chalicelib.errors import RateLimited
 
 _log = logging.getLogger(__name__)
+# KEYS: a counter. ARGV: the window. The window starts at the first failure; a counter
+# can never be left without its expiry.
+_FAILED = """
+local failures = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return failures
+"""
 
 
 class LoginThrottle:
@@ -30,12 +41,13 @@ class LoginThrottle:
         window_seconds: int,
     ) -> None:
         self._cache = cache
+        self._failed = cache.register_script(_FAILED)
         self._window = window_seconds
         self._limits = {"account": per_account, "address": per_address}
 
-    def check(self, login: str, address: str) -> None:
+    def check(self, account: str, address: str) -> None:
         """RateLimited (with the seconds to wait) if either counter is at its limit."""
-        keys = self._keys(login, address)
+        keys = self._keys(account, address)
         try:
             with self._cache.pipeline(transaction=False) as pipe:
                 for key in keys.values():
@@ -53,26 +65,25 @@ class LoginThrottle:
                     f"too many failed logins for this {scope}; retry later", retry_after
                 )
 
-    def failed(self, login: str, address: str) -> None:
+    def failed(self, account: str, address: str) -> None:
         """Count a failed attempt against both the account and the address."""
         try:
             with self._cache.pipeline(transaction=False) as pipe:
-                for key in self._keys(login, address).values():
-                    pipe.incr(key)
-                    pipe.expire(key, self._window, nx=True)  # the window starts at the first
+                for key in self._keys(account, address).values():
+                    self._failed(keys=[key], args=[self._window], client=pipe)
                 pipe.execute()
         except redis.RedisError:
             _log.warning("login throttle unavailable; failure not counted", exc_info=True)
 
-    def succeeded(self, login: str) -> None:
+    def succeeded(self, account: str) -> None:
         """Forget the account's failures (the address's stay counted)."""
         try:
-            self._cache.delete(redis_keys.login_failures_by_account(login.lower()))
+            self._cache.delete(redis_keys.login_failures_by_account(account.lower()))
         except redis.RedisError:
             _log.warning("login throttle unavailable; failures not cleared", exc_info=True)
 
-    def _keys(self, login: str, address: str) -> dict[str, str]:
+    def _keys(self, account: str, address: str) -> dict[str, str]:
         return {
-            "account": redis_keys.login_failures_by_account(login.lower()),
+            "account": redis_keys.login_failures_by_account(account.lower()),
             "address": redis_keys.login_failures_by_address(address),
         }

@@ -18,7 +18,9 @@ from pydantic import (
 # carry them as strings (as Twitter's id_str does); paths take the digits.
 Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 MAX_ID = 2**63 - 1
-USERNAME_PATTERN = r"^[A-Za-z0-9._]{1,30}$"
+# Letters, digits, '.' and '_', not only dots ('.' and '..' cannot travel in a URL).
+USERNAME_PATTERN = r"^[A-Za-z0-9._]*[A-Za-z0-9_][A-Za-z0-9._]*$"
+MAX_USERNAME_CHARS = 30
 MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 
 # Free text a person writes (names, bios, captions): no control characters other than

@@ -177,10 +177,12 @@ class Graph:
                 store.remove(conn, s, "followers", target, viewer),
             )
 
-        unfollowed, lost_follower = self._on(viewer, blocker_side)
-        self._count((viewer, "following", -unfollowed), (viewer, "followers", -lost_follower))
-        unfollowed, lost_follower = self._on(target, blocked_side)
-        self._count((target, "following", -unfollowed), (target, "followers", -lost_follower))
+        for user, side in ((viewer, blocker_side), (target, blocked_side)):
+            self._counted(
+                user,
+                side,
+                lambda result, u=user: [(u, "following", -result[0]), (u, "followers", -result[1])],
+            )
         return Relationship(blocking=True, blocked_by=look.relationship.blocked_by)
 
     def unblock(self, viewer: int, target: int) -> Relationship:
@@ -242,9 +244,12 @@ class Graph:
             store.remove(conn, s, "follow_requests", target, source)
             return store.add(conn, s, "followers", target, source)
 
-        added = self._on(source, lambda c, s: store.add(c, s, "follows", source, target))
-        self._count((source, "following", +added))
-        self._count((target, "followers", +self._on(target, index)))
+        self._counted(
+            source,
+            lambda c, s: store.add(c, s, "follows", source, target),
+            lambda added: [(source, "following", +added)],
+        )
+        self._counted(target, index, lambda added: [(target, "followers", +added)])
 
     def _unlink(self, source: int, target: int) -> None:
         """The two halves of an unfollow, truth first (a pending request goes too)."""
@@ -253,20 +258,30 @@ class Graph:
             store.remove(conn, s, "follow_requests", target, source)
             return store.remove(conn, s, "followers", target, source)
 
-        removed = self._on(source, lambda c, s: store.remove(c, s, "follows", source, target))
-        self._count((source, "following", -removed))
-        self._count((target, "followers", -self._on(target, index)))
+        self._counted(
+            source,
+            lambda c, s: store.remove(c, s, "follows", source, target),
+            lambda removed: [(source, "following", -removed)],
+        )
+        self._counted(target, index, lambda removed: [(target, "followers", -removed)])
 
     def _other(self, viewer: int, target: int, verb: str) -> Look:
         if viewer == target:
             raise InvalidInput(f"you cannot {verb} yourself")
         return self.look(viewer, target)
 
-    def _count(self, *changes: tuple[int, str, int]) -> None:
-        """Apply committed counter changes (user, counter, delta); zero deltas are skipped."""
-        wanted = [change for change in changes if change[2]]
-        if wanted:
-            self._counters.add(wanted)
+    def _counted(
+        self,
+        user_id: int,
+        work: Callable[..., T],
+        changes: Callable[[T], list[tuple[int, str, int]]],
+    ) -> T:
+        """Run `work` on the user's shard, then apply the counter changes its result
+        makes (announced first: see chalicelib.users.counters)."""
+        with self._counters.changing([user_id]) as changed:
+            result = self._on(user_id, work)
+            changed.extend(change for change in changes(result) if change[2])
+        return result
 
     def _on(self, user_id: int, work: Callable[..., T]) -> T:
         return self._router.run_for_id(user_id, work)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_profiles
 from chalicelib.api.errors import NotFound
-from chalicelib.api.models import USERNAME_PATTERN, Id, Text, UserPath
+from chalicelib.api.models import MAX_USERNAME_CHARS, USERNAME_PATTERN, Id, Text, UserPath
 from chalicelib.api.routing import Routes
 from chalicelib.users.profiles import Profile
 
@@ -69,7 +69,7 @@ class ProfilePatch(BaseModel):
 class UsernamePath(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(pattern=USERNAME_PATTERN)
+    username: str = Field(pattern=USERNAME_PATTERN, max_length=MAX_USERNAME_CHARS)
 
 
 def profile_out(profile: Profile) -> ProfileOut:
