@@ -20,6 +20,8 @@ routes = Routes("accounts")
 MIN_PASSWORD_CHARS = 8
 # Long enough for any passphrase; short enough that hashing it costs nothing extra.
 MAX_PASSWORD_CHARS = 1024
+# Any character but NUL, which no client means to type.
+NO_NUL = r"^[^\x00]*$"
 
 
 class NewAccountBody(BaseModel):
@@ -31,7 +33,9 @@ class NewAccountBody(BaseModel):
         description="1-30 letters, digits, '.' and '_'; unique, whatever the case",
     )
     email: Email
-    password: str = Field(min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS)
+    password: str = Field(
+        min_length=MIN_PASSWORD_CHARS, max_length=MAX_PASSWORD_CHARS, pattern=NO_NUL
+    )
 
 
 class LoginBody(BaseModel):
@@ -43,7 +47,7 @@ class LoginBody(BaseModel):
         pattern=r"^[^\x00-\x1f\x7f]+$",
         description="a username or an e-mail address",
     )
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS, pattern=NO_NUL)
 
 
 class SessionOut(BaseModel):

@@ -8,7 +8,8 @@ target shard once:
 - a follow with a block between the two users is removed, with its follower row;
 - a follow without its follower row gets one (and a leftover request goes);
 
-then walks every shard's followers, and removes any row whose follow is gone. Rows
+then walks every shard's followers, and removes any row whose follow is gone; then
+every shard's follow requests, and removes those with a block between the two. Rows
 younger than the grace period are left to the operations still writing them.
 """
 
@@ -69,6 +70,8 @@ def repair_graph(
         for pairs in _pages(router, shard, "followers", grace_seconds):
             report.followers_checked += len(pairs)
             _settle_followers(router, shard, pairs, report)
+        for pairs in _pages(router, shard, "follow_requests", grace_seconds):
+            _settle_requests(router, shard, pairs, report)
         progress(1)
     counters.forget(report.touched_users)
     return report
@@ -155,6 +158,22 @@ def _settle_followers(router: Router, shard: int, pairs: list[Pair], report: Rep
             )
             for pair in orphans:
                 report.touched_users.update(pair)
+
+
+def _settle_requests(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
+    """Follow requests stored on `shard` (their targets'): removed across a block."""
+    blocked = {
+        (b, a)
+        for a, b in router.run(shard, lambda conn, s: _matching(conn, s, "blocks", _swap(pairs)))
+    }
+    for source_shard, group in _by_shard(pairs, lambda pair: pair[0]).items():
+        blocked.update(
+            router.run(source_shard, lambda conn, s, g=group: _matching(conn, s, "blocks", g))
+        )
+    if blocked:
+        report.requests_removed += router.run(
+            shard, lambda conn, s: _delete(conn, s, "follow_requests", sorted(blocked))
+        )
 
 
 def _by_shard(pairs: list[Pair], user: Callable[[Pair], int]) -> dict[int, list[Pair]]:

@@ -127,6 +127,8 @@ class Graph:
         """Approve a pending follow request (again: finishes a half-done approval)."""
         if not self._router.holds(requester) or owner == requester:
             raise NotFound("no follow request from this user")
+        if self.look(owner, requester).hidden:  # a request left behind by a half-done block
+            raise NotFound("no follow request from this user")
         pending = self._on(
             owner, lambda c, s: store.exists(c, s, "follow_requests", owner, requester)
         )

@@ -15,7 +15,7 @@ import pytest
 from chalicelib.accounts.claims import ACTIVE, PENDING, STALE_SECONDS, Claim, NameTaken, claim_key
 from chalicelib.accounts.passwords import hash_password
 from chalicelib.users import store
-from tests.accounts.answers import error_of, fresh_name, new_account
+from tests.answers import error_of, fresh_name, new_account
 
 # A shard of the deployment's 64 for dead sign-ups to have claimed for.
 SHARD = 5

@@ -11,7 +11,7 @@ import pytest
 from chalicelib import redis_keys
 from chalicelib.accounts.sessions import token_digest
 from chalicelib.errors import Unauthenticated
-from tests.accounts.answers import bearer, error_of, fresh_name
+from tests.answers import bearer, error_of, fresh_name
 
 UNKNOWN_TOKEN = "pf_" + "A" * 43  # well-formed; no session has it (256 random bits would)
 

@@ -12,7 +12,7 @@ from chalicelib.accounts.passwords import needs_rehash, verify_password
 from chalicelib.accounts.routes import NewAccountBody
 from chalicelib.shards.ids import shard_of
 from chalicelib.users import store
-from tests.accounts.answers import error_of, fresh_name, new_account, problem_fields
+from tests.answers import error_of, fresh_name, new_account, problem_fields
 
 ME_FIELDS = {"id", "username", "email", "full_name", "bio", "is_private", "created_at", "counts"}
 

@@ -15,7 +15,7 @@ from chalicelib.accounts.service import throttle_account
 from chalicelib.accounts.throttle import LoginThrottle
 from chalicelib.errors import RateLimited, Unauthenticated
 from devstack.processes import free_port
-from tests.accounts.answers import error_of, fresh_name
+from tests.answers import error_of, fresh_name
 
 WINDOW_SECONDS = 60
 

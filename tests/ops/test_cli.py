@@ -38,6 +38,8 @@ COMMANDS = {
     ("shards", "list"): "Every physical database",
     ("shards", "show"): "A logical shard's physical home",
     ("shards", "move"): "Move a logical shard",
+    ("graph",): "The follow graph",
+    ("graph", "repair"): "Finish or undo follows left half-written",
 }
 
 

@@ -7,30 +7,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from psycopg2 import sql
 
 from chalicelib import redis_keys
 from chalicelib.graph import store as graph_store
 from chalicelib.graph.service import Graph
 from chalicelib.users.counters import COUNTS_TTL_SECONDS, FIELDS, Counters, Counts
-
-
-def counted_in_postgresql(clients, user_id: int) -> dict[str, int]:
-    """The user's followers and follows as rows on their shard."""
-
-    def count(conn, schema: sql.Identifier) -> dict[str, int]:
-        with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "SELECT (SELECT count(*) FROM {s}.followers WHERE target_id = %(u)s), "
-                    "(SELECT count(*) FROM {s}.follows WHERE source_id = %(u)s)"
-                ).format(s=schema),
-                {"u": user_id},
-            )
-            followers, following = cursor.fetchone()
-        return {"followers": followers, "following": following}
-
-    return clients.router.run_for_id(user_id, count)
+from tests.answers import follow_rows
 
 
 def cached_counts(clients, user_id: int) -> dict[str, int]:
@@ -99,7 +81,7 @@ def test_profile_counts_match_the_database_after_follows(clients, sign_up):
 
     # THEN the counts are the rows
     assert seen_by_others == seen_by_itself == {"followers": 2, "following": 1}
-    assert counted_in_postgresql(clients, star.id) == seen_by_itself
+    assert follow_rows(clients.router, star.id) == seen_by_itself
 
 
 def test_unfollowing_takes_the_count_back_down(clients, sign_up):
@@ -110,7 +92,7 @@ def test_unfollowing_takes_the_count_back_down(clients, sign_up):
 
     assert follower_counts(fan.get(f"/users/{star.id}").json()) == {"followers": 0, "following": 0}
     assert follower_counts(fan.get("/users/me").json()) == {"followers": 0, "following": 0}
-    assert counted_in_postgresql(clients, star.id)["followers"] == 0
+    assert follow_rows(clients.router, star.id)["followers"] == 0
 
 
 def test_counts_are_rebuilt_from_postgresql_once_their_key_is_gone(clients, sign_up):
@@ -168,7 +150,7 @@ def test_a_follow_during_a_rebuild_is_never_lost(clients, counters, sign_up, bef
     rebuilding.get(star.id)
 
     # THEN what it left in Redis is right, or it left nothing; and every read is right
-    truth = counted_in_postgresql(clients, star.id)
+    truth = follow_rows(clients.router, star.id)
     assert truth == {"followers": 1, "following": 0}
     cached = cached_counts(clients, star.id)
     assert cached in ({}, {"media": 0, **truth})
@@ -194,6 +176,6 @@ def test_a_follow_committed_before_a_rebuilds_count_but_counted_after_its_store_
     slow.catch_up()
 
     # THEN the follow is counted once: the rebuild's count already held it
-    assert counted_in_postgresql(clients, star.id)["followers"] == 1
+    assert follow_rows(clients.router, star.id)["followers"] == 1
     assert cached_counts(clients, star.id) in ({}, {"media": 0, "followers": 1, "following": 0})
     assert star.get("/users/me").json()["counts"]["followers"] == 1

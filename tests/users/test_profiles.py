@@ -6,7 +6,7 @@ import pytest
 from psycopg2 import sql
 
 from chalicelib.shards.ids import EPOCH_MS, encode, shard_of
-from tests.accounts.answers import error_of, problem_fields
+from tests.answers import error_of, problem_fields
 
 PROFILE_FIELDS = {"id", "username", "full_name", "bio", "is_private", "created_at", "counts"}
 

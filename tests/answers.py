@@ -1,4 +1,4 @@
-"""What tests of accounts and users read in the API's answers and send in its requests."""
+"""What tests read in the API's answers (and the database) and send in its requests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import uuid
 from typing import Any
 
 import requests
+from psycopg2 import sql
+
+from chalicelib.shards.routing import Router
 
 
 def fresh_name(prefix: str = "t") -> str:
@@ -31,6 +34,29 @@ def error_of(response: requests.Response, status: int) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details"}
     return body["error"]
+
+
+def refused(response: requests.Response, status: int, code: str) -> None:
+    """Assert an answer is the error `code` with `status`, in the stable error body."""
+    assert error_of(response, status)["code"] == code
+
+
+def follow_rows(router: Router, user_id: int) -> dict[str, int]:
+    """The user's followers and following as their shard's rows count them."""
+
+    def count(conn, schema: sql.Identifier) -> dict[str, int]:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "SELECT (SELECT count(*) FROM {s}.followers WHERE target_id = %(u)s), "
+                    "(SELECT count(*) FROM {s}.follows WHERE source_id = %(u)s)"
+                ).format(s=schema),
+                {"u": user_id},
+            )
+            followers, following = cursor.fetchone()
+        return {"followers": followers, "following": following}
+
+    return router.run_for_id(user_id, count)
 
 
 def problem_fields(error: dict[str, Any]) -> list[list[str]]:

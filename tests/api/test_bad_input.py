@@ -1,0 +1,381 @@
+"""Bad input on every route that takes some: a 4xx with the stable error body, never a
+500, and nothing half-written (a refused sign-up leaves no user and no name claim; a
+refused profile edit leaves the profile as it was).
+
+No body here is a valid log-in with a wrong password: failed log-ins count against a
+per-address limit that everyone using the stack shares.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+from psycopg2 import sql
+
+from app import api
+from tests.answers import refused
+
+# Bodies every JSON route refuses before looking at fields: (raw bytes, content type,
+# status, code). None: no Content-Type header.
+VALID_LOOKING = b'{"bio": "x"}'
+UNPARSEABLE_BODIES = {
+    "malformed JSON": (b'{"bio": ', "application/json", 400, "malformed_json"),
+    "an empty body": (b"", "application/json", 400, "malformed_json"),
+    "bytes that are not UTF-8": (b'{"bio": "\xff"}', "application/json", 400, "malformed_json"),
+    "NaN": (b'{"bio": NaN}', "application/json", 400, "malformed_json"),
+    "nesting too deep": (b"[" * 5000 + b"]" * 5000, "application/json", 400, "malformed_json"),
+    "JSON sent as text/plain": (VALID_LOOKING, "text/plain", 415, "unsupported_media_type"),
+    "no content type": (VALID_LOOKING, None, 415, "unsupported_media_type"),
+    "a form": (b"bio=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    "a JSON array": (b"[]", "application/json", 400, "validation_failed"),
+    "a JSON string": (b'"bio"', "application/json", 400, "validation_failed"),
+    "null": (b"null", "application/json", 400, "validation_failed"),
+}
+# IDs that are not IDs: refused as input.
+NOT_IDS = ["0", "-1", str(2**63), "abc", "1.5", "0x10", "1e3", "9" * 1000]
+# IDs that are well-formed but name nobody the deployment holds.
+NOBODYS_IDS = {
+    "beyond the logical shards": (1 << 23) | (8000 << 10),
+    "the largest ID": 2**63 - 1,
+    "nobody on a real shard": (1 << 23) | (5 << 10) | 7,
+}
+NOT_USERNAMES = ["a" * 31, "a%20b", "a%00b", "%C3%A9t%C3%A9", "a-b", "a" * 3000]
+PAGE_ROUTES = [
+    "/users/{user_id}/followers",
+    "/users/{user_id}/following",
+    "/me/follow-requests",
+]
+BAD_PAGE_QUERIES = {
+    "count is letters": {"count": "abc"},
+    "count is a fraction": {"count": "1.5"},
+    "count is empty": {"count": ""},
+    "count is given twice": {"count": ["1", "2"]},
+    "count is huge": {"count": str(2**70)},
+    "cursor has no ID": {"cursor": "1712345678901234"},
+    "cursor has letters": {"cursor": "abc_def"},
+    "cursor has a NUL": {"cursor": "1_1\x00"},
+    "cursor is given twice": {"cursor": ["1_1", "2_2"]},
+    "an unknown parameter": {"page": "2"},
+}
+
+
+def _operations(where: Callable) -> list[tuple[str, str]]:
+    return sorted((op.method, op.path) for op in api.operations if where(op))
+
+
+BODY_ROUTES = _operations(lambda op: op.body_model is not None)
+USER_ID_ROUTES = _operations(lambda op: "{user_id}" in op.path)
+ALL_ROUTES = _operations(lambda op: True)
+
+
+def _route_id(route: tuple[str, str]) -> str:
+    return " ".join(route)
+
+
+@pytest.fixture(scope="module")
+def member(sign_up):
+    return sign_up()
+
+
+def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
+    assert BODY_ROUTES == [("PATCH", "/users/me"), ("POST", "/accounts"), ("POST", "/sessions")]
+    assert sorted(PAGE_ROUTES) == sorted(
+        op.path for op in api.operations if op.query_model is not None
+    )
+
+
+# Bodies that cannot be read
+
+
+def _send(http, member, route: tuple[str, str], data: bytes, content_type: str | None):
+    headers = {"Content-Type": content_type} if content_type else {}
+    if route == ("PATCH", "/users/me"):
+        headers |= member.headers
+    return http.request(route[0], route[1], data=data, headers=headers)
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=_route_id)
+@pytest.mark.parametrize("case", list(UNPARSEABLE_BODIES))
+def test_a_body_that_cannot_be_read_is_refused(http, member, route, case):
+    data, content_type, status, code = UNPARSEABLE_BODIES[case]
+
+    refused(_send(http, member, route, data, content_type), status, code)
+
+
+# Sign-up
+
+
+def _new_names() -> tuple[str, str]:
+    name = f"bad_{uuid.uuid4().hex[:16]}"
+    return name, f"{name}@example.com"
+
+
+def _claimed(clients, settings, kind: str, name: str) -> bool:
+    item = clients.dynamodb.get_item(
+        TableName=settings.name_claims_table,
+        Key={"pk": {"S": f"{kind}#{name.lower()}"}},
+        ConsistentRead=True,
+    )
+    return "Item" in item
+
+
+def _users_named(clients, settings, username: str, email: str) -> list[int]:
+    """IDs of users, on any shard, with this username or e-mail address."""
+    rows = clients.router.query_shards(
+        range(settings.logical_shards),
+        lambda shard, s: (
+            sql.SQL(
+                "SELECT id FROM {}.users WHERE lower(username) = lower(%s) "
+                "OR lower(email) = lower(%s)"
+            ).format(s),
+            [username, email],
+        ),
+    )
+    return [row[0] for row in rows]
+
+
+def assert_nothing_written(clients, settings, username: str, email: str) -> None:
+    assert _users_named(clients, settings, username, email) == []
+    assert not _claimed(clients, settings, "username", username)
+    assert not _claimed(clients, settings, "email", email)
+
+
+# Each case: what to change in a valid sign-up body made of fresh names.
+BAD_SIGN_UPS: dict[str, Callable[[dict], dict]] = {
+    "an unknown field": lambda body: body | {"is_admin": True},
+    "no password": lambda body: {k: v for k, v in body.items() if k != "password"},
+    "a numeric username": lambda body: body | {"username": 12345},
+    "an e-mail address in a list": lambda body: body | {"email": [body["email"]]},
+    "a numeric password": lambda body: body | {"password": 1234567890},
+    "a null password": lambda body: body | {"password": None},
+    "a username of 31 characters": lambda body: body | {"username": body["username"] + "x" * 11},
+    "a username with a space": lambda body: body | {"username": "a " + body["username"][:20]},
+    "a username with a NUL": lambda body: body | {"username": body["username"] + "\x00"},
+    "a username with non-ASCII letters": lambda body: body | {"username": "é" + body["username"]},
+    "an e-mail address of 255 characters": lambda body: (
+        body | {"email": "a" * 64 + "@" + ("b" * 60 + ".") * 3 + "c" * 7}
+    ),
+    "an e-mail address with a NUL": lambda body: body | {"email": "a\x00" + body["email"]},
+    "an e-mail address with a newline": lambda body: body | {"email": body["email"] + "\n"},
+    "not an e-mail address": lambda body: body | {"email": body["username"]},
+    "a password of 7 characters": lambda body: body | {"password": "1234567"},
+    "a password of 1025 characters": lambda body: body | {"password": "p" * 1025},
+    "a password with a NUL": lambda body: body | {"password": "pass\x00word-long-enough"},
+    "a password with a lone surrogate": lambda body: body | {"password": "pass\ud800word-long"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SIGN_UPS))
+def test_a_refused_sign_up_leaves_no_user_and_no_claim(http, clients, settings, case):
+    username, email = _new_names()
+    body = BAD_SIGN_UPS[case]({"username": username, "email": email, "password": "a-password"})
+
+    refused(http.post("/accounts", json=body), 400, "validation_failed")
+
+    assert_nothing_written(clients, settings, username, email)
+
+
+@pytest.mark.parametrize("taken", ["username", "email"])
+def test_a_sign_up_with_a_taken_name_leaves_no_user_and_no_claim(
+    http, clients, settings, member, taken
+):
+    # GIVEN a sign-up whose one name is the member's (in other case), the other new
+    username, email = _new_names()
+    if taken == "username":
+        body = {"username": member.username.upper(), "email": email}
+    else:
+        body = {"username": username, "email": member.email.upper()}
+
+    refused(http.post("/accounts", json=body | {"password": "a-password"}), 409, "conflict")
+
+    # THEN the new name is left unclaimed, and no second user was written
+    if taken == "username":
+        assert not _claimed(clients, settings, "email", email)
+    else:
+        assert not _claimed(clients, settings, "username", username)
+    assert _users_named(clients, settings, member.username, member.email) == [member.id]
+    assert _users_named(clients, settings, username, email) == []
+
+
+@pytest.mark.parametrize("route", BODY_ROUTES, ids=_route_id)
+def test_an_unknown_query_parameter_refuses_a_body_route_before_it_acts(
+    http, clients, settings, member, route
+):
+    username, email = _new_names()
+    body = {
+        ("POST", "/accounts"): {"username": username, "email": email, "password": "a-password"},
+        ("POST", "/sessions"): {"login": username},  # never a whole log-in
+        ("PATCH", "/users/me"): {"bio": "changed"},
+    }[route]
+    before = member.get("/users/me").json()
+
+    response = http.request(
+        route[0], route[1], params={"debug": "1"}, json=body, headers=member.headers
+    )
+
+    refused(response, 400, "validation_failed")
+    assert_nothing_written(clients, settings, username, email)
+    assert member.get("/users/me").json() == before
+
+
+# Log-in (every body here is refused before any password is checked)
+
+BAD_LOG_INS = {
+    "an unknown field": {"login": "someone", "password": "a-password", "remember": True},
+    "no password": {"login": "someone"},
+    "no login": {"password": "a-password"},
+    "a numeric login": {"login": 5, "password": "a-password"},
+    "a boolean password": {"login": "someone", "password": True},
+    "an empty login": {"login": "", "password": "a-password"},
+    "an empty password": {"login": "someone", "password": ""},
+    "a login of 255 characters": {"login": "l" * 255, "password": "a-password"},
+    "a password of 1025 characters": {"login": "someone", "password": "p" * 1025},
+    "a login with a NUL": {"login": "some\x00one", "password": "a-password"},
+    "a login with an escape": {"login": "some\x1bone", "password": "a-password"},
+    "a login with a lone surrogate": {"login": "some\ud800one", "password": "a-password"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LOG_INS))
+def test_a_malformed_log_in_is_refused(http, case):
+    refused(http.post("/sessions", json=BAD_LOG_INS[case]), 400, "validation_failed")
+
+
+# Profile edits
+
+BAD_PATCHES = {
+    "an unknown field": {"nickname": "x"},
+    "privacy as a string": {"is_private": "false"},
+    "privacy as a number": {"is_private": 1},
+    "privacy as null": {"is_private": None},
+    "a numeric full name": {"full_name": 5},
+    "a null full name": {"full_name": None},
+    "a full name in a list": {"full_name": ["x"]},
+    "a bio as an object": {"bio": {}},
+    "a full name of 65 characters": {"full_name": "f" * 65},
+    "a bio of 151 characters": {"bio": "b" * 151},
+    "a full name with a NUL": {"full_name": "Ada\x00"},
+    "a bio with a NUL": {"bio": "\x00"},
+    "a bio with an escape": {"bio": "\x1b[31mred"},
+    "a bio with a DEL": {"bio": "\x7f"},
+    "a full name with a lone surrogate": {"full_name": "\ud800"},
+    "a good field beside a bad one": {"bio": "fine", "full_name": "f" * 65},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PATCHES))
+def test_a_refused_profile_edit_leaves_the_profile_as_it_was(member, clients, case):
+    before = member.get("/users/me").json()
+    written_at = _updated_at(clients, member.id)
+
+    refused(member.patch("/users/me", json=BAD_PATCHES[case]), 400, "validation_failed")
+
+    assert member.get("/users/me").json() == before
+    assert _updated_at(clients, member.id) == written_at
+
+
+def _updated_at(clients, user_id: int):
+    def read(conn, s):
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("SELECT updated_at FROM {}.users WHERE id = %s").format(s), [user_id]
+            )
+            return cursor.fetchone()[0]
+
+    return clients.router.run_for_id(user_id, read)
+
+
+def test_the_longest_allowed_profile_fields_are_accepted(sign_up):
+    editor = sign_up()
+    edit = {"full_name": "f" * 64, "bio": "line one\n\tline two" + "b" * 132}
+
+    response = editor.patch("/users/me", json=edit)
+
+    assert response.status_code == 200, response.text
+    assert {key: response.json()[key] for key in edit} == edit
+
+
+# IDs and usernames in paths
+
+
+def _url(route: tuple[str, str], user_id: object) -> str:
+    return route[1].format(user_id=user_id)
+
+
+@pytest.mark.parametrize("route", USER_ID_ROUTES, ids=_route_id)
+@pytest.mark.parametrize("user_id", NOT_IDS, ids=lambda value: value[:12])
+def test_a_user_id_that_is_not_an_id_is_refused(member, route, user_id):
+    response = member.http.request(route[0], _url(route, user_id), headers=member.headers)
+
+    refused(response, 400, "validation_failed")
+
+
+def _outgoing_rows(clients, user_id: int) -> int:
+    """The user's follows and blocks, on their shard."""
+
+    def count(conn, s) -> int:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "SELECT (SELECT count(*) FROM {s}.follows WHERE source_id = %(u)s) "
+                    "+ (SELECT count(*) FROM {s}.blocks WHERE source_id = %(u)s)"
+                ).format(s=s),
+                {"u": user_id},
+            )
+            return cursor.fetchone()[0]
+
+    return clients.router.run_for_id(user_id, count)
+
+
+@pytest.mark.parametrize("route", USER_ID_ROUTES, ids=_route_id)
+@pytest.mark.parametrize("nobody", list(NOBODYS_IDS))
+def test_a_user_id_naming_nobody_is_not_found_and_changes_nothing(member, clients, route, nobody):
+    response = member.http.request(
+        route[0], _url(route, NOBODYS_IDS[nobody]), headers=member.headers
+    )
+
+    if route == ("POST", "/me/follow-requests/{user_id}/deny"):
+        assert response.status_code == 204, response.text  # nothing to deny: the same end
+    else:
+        refused(response, 404, "not_found")
+    assert _outgoing_rows(clients, member.id) == 0
+
+
+@pytest.mark.parametrize("username", NOT_USERNAMES, ids=lambda value: value[:12])
+def test_a_username_that_cannot_be_one_is_refused(member, username):
+    refused(member.get(f"/users/by-username/{username}"), 400, "validation_failed")
+
+
+def test_a_username_nobody_holds_is_not_found(member):
+    refused(member.get(f"/users/by-username/{_new_names()[0]}"), 404, "not_found")
+
+
+# Query parameters
+
+
+@pytest.mark.parametrize("route", ALL_ROUTES, ids=_route_id)
+def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, route):
+    url = route[1].format(user_id=member.id, username=member.username)
+
+    response = http.request(route[0], url, params={"unexpected": "1"}, headers=member.headers)
+
+    refused(response, 400, "validation_failed")
+
+
+@pytest.mark.parametrize("path", PAGE_ROUTES)
+@pytest.mark.parametrize("case", list(BAD_PAGE_QUERIES))
+def test_a_bad_page_query_is_refused(member, path, case):
+    response = member.get(path.format(user_id=member.id), params=BAD_PAGE_QUERIES[case])
+
+    refused(response, 400, "validation_failed")
+
+
+@pytest.mark.parametrize("path", PAGE_ROUTES)
+@pytest.mark.parametrize("cursor", ["0_0", "1_1", "99999999999999999_9999999999999999999"])
+def test_a_made_up_but_well_formed_cursor_gives_a_page(member, path, cursor):
+    response = member.get(path.format(user_id=member.id), params={"cursor": cursor, "count": 50})
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"items": [], "next_cursor": None}
