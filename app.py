@@ -10,6 +10,7 @@ from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
 from chalicelib.config import get_settings
 from chalicelib.graph.routes import routes as graph
+from chalicelib.media.routes import routes as media
 from chalicelib.observability import powertools
 from chalicelib.ops.routes import routes as operations
 from chalicelib.users.routes import routes as users
@@ -30,6 +31,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph):
+for routes in (operations, accounts, users, graph, media):
     api.register(routes)
 api.register_document_route()

@@ -30,6 +30,15 @@ class Limits(BaseSettings):
     max_request_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * MiB)
     max_upload_bytes: int = Field(20 * MiB, ge=1, le=200 * MiB)
     max_caption_chars: int = Field(2200, ge=1)
+    max_comment_chars: int = Field(2200, ge=1)
+    max_alt_text_chars: int = Field(1000, ge=1)
+    # Uploads reserved and not yet received, per user per hour: a client in a retry loop
+    # cannot fill the table with pending rows.
+    max_pending_uploads: int = Field(20, ge=1)
+    # How long a presigned POST stays usable.
+    upload_url_seconds: int = Field(600, ge=60, le=3600)
+    # Larger images are refused before decoding (decompression bombs).
+    max_image_pixels: int = Field(50_000_000, ge=1_000_000, le=200_000_000)
     default_page_size: int = Field(20, ge=1)
     max_page_size: int = Field(50, ge=1)
 

@@ -11,6 +11,7 @@ from chalicelib.accounts.throttle import LoginThrottle
 from chalicelib.clients import Clients
 from chalicelib.config import get_settings
 from chalicelib.graph.service import Graph
+from chalicelib.media.service import MediaService
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 from chalicelib.users.profiles import Profiles
@@ -70,3 +71,17 @@ def get_accounts() -> Accounts:
 def get_profiles() -> Profiles:
     clients = get_clients()
     return Profiles(clients.router, get_graph(), get_counters(), get_accounts().claims)
+
+
+@lru_cache(maxsize=1)
+def get_media() -> MediaService:
+    clients = get_clients()
+    settings = clients.settings
+    return MediaService(
+        clients.router,
+        get_graph(),
+        get_counters(),
+        s3=clients.s3,
+        bucket=settings.bucket,
+        limits=settings.limits,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chalicelib.errors import InvalidInput
 
@@ -26,6 +27,28 @@ def original_key(media_id: int) -> str:
 def rendition_key(media_id: int, name: str, extension: str) -> str:
     """The key of one rendition (`1080.jpg`, `square.webp`, ...) of `media_id`."""
     return f"{RENDITIONS_PREFIX}{media_id}/{name}.{extension}"
+
+
+# A rendition format's file extension.
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+
+
+def rendition_keys(media_id: int, renditions: dict[str, Any] | None) -> list[str]:
+    """Every rendition's key, from the media's renditions record (see `renditions_record`)."""
+    return [
+        rendition_key(media_id, name, EXTENSIONS[fmt])
+        for name, rendition in (renditions or {}).items()
+        for fmt in rendition["formats"]
+    ]
+
+
+def renditions_record(renditions: list[Any]) -> dict[str, Any]:
+    """What a media row keeps of its renditions: per name, the size and the formats."""
+    record: dict[str, Any] = {}
+    for r in renditions:
+        entry = record.setdefault(r.name, {"width": r.width, "height": r.height, "formats": []})
+        entry["formats"].append(r.format)
+    return record
 
 
 def media_id_from_original_key(key: str) -> int:

@@ -1,11 +1,13 @@
 """The thumbnail Lambda: S3 ObjectCreated notifications, through SQS, to renditions.
 
-Powertools glue only: batch processing with partial failures, Logger, Metrics, Tracer.
-What happens to each uploaded original is decided in chalicelib.media.
+Powertools glue only: batch processing with partial failures, idempotency (keyed on
+the S3 event: bucket, key and sequencer), Logger, Metrics, Tracer. What happens to each
+original is decided in chalicelib.media.originals; the pixels in renditions.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,19 +17,70 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from chalicelib.clients import Clients
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput
-from chalicelib.media.originals import receive_original
-from chalicelib.media.uploads import uploaded_objects
+from chalicelib.feed.events import MediaReady
+from chalicelib.media.originals import ImageRefused, Outcome, Processor, Rendered
+from chalicelib.media.uploads import UploadedObject, uploaded_objects
 from chalicelib.observability import powertools
+from chalicelib.users.counters import Counters
+from functions.thumbnail import renditions
 
 SERVICE = "thumbnail"
+# A duplicate of an event seen within this long changes nothing (S3 redelivers within
+# minutes; a day is generous).
+IDEMPOTENCY_SECONDS = 24 * 3600
 logger, metrics, tracer = powertools(SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
-clients = Clients(get_settings())
+settings = get_settings()
+clients = Clients(settings)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[bucket, key, sequencer]", expires_after_seconds=IDEMPOTENCY_SECONDS
+)
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings.idempotency_table, boto3_client=clients.dynamodb
+)
+
+
+def render(data: bytes, content_type: str, max_pixels: int) -> Rendered:
+    """Renditions of an original; ImageRefused (with the client's reason) for a bad file."""
+    try:
+        return renditions.render(data, content_type, max_pixels=max_pixels)
+    except renditions.BadImage as exc:
+        raise ImageRefused(exc.reason) from exc
+
+
+def publish(event: MediaReady) -> None:
+    """Announce a ready media on the media-events topic (fan-out listens)."""
+    clients.sns.publish(TopicArn=settings.media_events_topic_arn, Message=event.model_dump_json())
+
+
+originals = Processor(
+    s3=clients.s3,
+    bucket=settings.bucket,
+    router=clients.router,
+    counters=Counters(clients.redis, clients.router),
+    render=render,
+    publish=publish,
+    limits=settings.limits,
+)
+
+
+@idempotent_function(
+    data_keyword_argument="uploaded", config=idempotency, persistence_store=persistence
+)
+def process(uploaded: dict[str, Any]) -> str:
+    """One original, processed once per S3 event however often it is delivered."""
+    outcome = originals.process(UploadedObject(**uploaded))
+    return outcome.value
 
 
 @tracer.capture_method
@@ -36,9 +89,11 @@ def record_handler(record: SQSRecord) -> None:
     metrics.add_metric("UploadNotifications", MetricUnit.Count, 1)
     try:
         for uploaded in uploaded_objects(record.body):
-            outcome = receive_original(clients.s3, uploaded)
-            logger.info("original received", extra={"key": uploaded.key, "outcome": outcome.value})
-            metrics.add_metric(f"Originals{outcome.name.title()}", MetricUnit.Count, 1)
+            outcome = Outcome(process(uploaded=asdict(uploaded)))
+            logger.info("original processed", extra={"key": uploaded.key, "outcome": outcome.value})
+            metrics.add_metric(
+                f"Originals{outcome.name.title().replace('_', '')}", MetricUnit.Count, 1
+            )
     except InvalidInput:
         # Poison: failed, retried a bounded number of times, then dead-lettered.
         metrics.add_metric("UploadsRejected", MetricUnit.Count, 1)
@@ -49,6 +104,7 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
