@@ -5,6 +5,9 @@ This is chalice's local server (LocalDevServer, LocalGateway, the `local` stage 
 it adds is what Photofeed configures on API Gateway itself (gateway responses): a path
 no route matches is a 404, and a method no route takes (TRACE, QUERY, ...) is a 405,
 both with the stable JSON error body instead of `{"message": ...}` or HTML.
+
+It also stands in for the CDN (CloudFront in AWS): GET /cdn/<key> serves renditions
+from the private bucket, and nothing else (originals are never served).
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ import os
 import sys
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
+from botocore.exceptions import ClientError
 from chalice import Chalice, local
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
+from chalicelib.api.deps import get_clients
 from chalicelib.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound
 from chalicelib.api.middleware import REQUEST_ID_HEADER
-from devstack.services import ROOT
+from chalicelib.media.keys import RENDITIONS_PREFIX
+from devstack.services import CDN_PATH, ROOT
 
 
 class RequestHandler(local.ChaliceRequestHandler):
@@ -69,7 +76,30 @@ class RequestHandler(local.ChaliceRequestHandler):
         if length.isdigit() and int(length) > 0:
             self.rfile.read(int(length))
 
+    def _serve_rendition(self) -> None:
+        """A rendition from the bucket, as CloudFront serves it; 404 for anything else."""
+        key = unquote(self.path[len(CDN_PATH) :].split("?")[0])
+        clients = get_clients()
+        try:
+            if not key.startswith(RENDITIONS_PREFIX):
+                raise KeyError(key)
+            found = clients.s3.get_object(Bucket=clients.settings.bucket, Key=key)
+        except (KeyError, ClientError):
+            self._send_api_error(NotFound(f"no rendition at {key}"))
+            return
+        data = found["Body"].read()
+        self.send_response(200)
+        self.send_header("Content-Type", found["ContentType"])
+        self.send_header("Cache-Control", found.get("CacheControl", "no-cache"))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(data)
+
     def _generic_handle(self) -> None:
+        if self.path.startswith(CDN_PATH) and self.command in ("GET", "HEAD"):
+            self._serve_rendition()
+            return
         if not self.headers.get("content-length", "0").isdigit():
             self._send_api_error(BadRequest("Content-Length must be a whole number"))
             self.close_connection = True

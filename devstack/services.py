@@ -25,6 +25,9 @@ from chalicelib.shards.migrations import set_statement_timeout
 from devstack.processes import Process, free_port, run, unprivileged_user
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the local API stands in for the CDN (devstack/api.py): the stack's
+# PHOTOFEED_PUBLIC_MEDIA_BASE_URL is the API's URL and this path.
+CDN_PATH = "/cdn/"
 PG_SUPERUSER = "photofeed"
 # Two physical databases, as in AWS: logical shards are spread over them.
 PHYSICAL_DATABASES = ("db0", "db1")

@@ -99,7 +99,8 @@ class Stack:
             "PHOTOFEED_ADMIN_DATABASES": json.dumps(services.admin_dsns(pg_port)),
             "PHOTOFEED_LOGICAL_SHARDS": str(self.logical_shards),
             "PHOTOFEED_REDIS_URL": redis_url,
-            "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": f"{aws_url}/{resources['PHOTOFEED_BUCKET']}/",
+            # The API's stand-in for the CDN (devstack/api.py): renditions only.
+            "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": f"{api_url}{services.CDN_PATH}",
             **resources,
         }
         self.env = {

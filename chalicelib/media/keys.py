@@ -25,7 +25,7 @@ def original_key(media_id: int) -> str:
 
 
 def rendition_key(media_id: int, name: str, extension: str) -> str:
-    """The key of one rendition (`1080.jpg`, `square.webp`, ...) of `media_id`."""
+    """The key of one rendition (`large.jpg`, `square.webp`, ...) of `media_id`."""
     return f"{RENDITIONS_PREFIX}{media_id}/{name}.{extension}"
 
 

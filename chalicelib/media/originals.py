@@ -130,25 +130,27 @@ class Processor:
     def _finish(self, media: Media, rendered: Rendered) -> Outcome:
         self._put_renditions(media.id, rendered.renditions)
         record = renditions_record(rendered.renditions)
-        ready = self.router.run_for_id(
-            media.id,
-            lambda c, s: records.mark_ready(
-                c,
-                s,
+        with self.counters.changing([media.owner_id]) as counted:
+            ready = self.router.run_for_id(
                 media.id,
-                width=rendered.width,
-                height=rendered.height,
-                blurhash=rendered.blurhash,
-                renditions=record,
-            ),
-        )
+                lambda c, s: records.mark_ready(
+                    c,
+                    s,
+                    media.id,
+                    width=rendered.width,
+                    height=rendered.height,
+                    blurhash=rendered.blurhash,
+                    renditions=record,
+                ),
+            )
+            if ready is not None:
+                counted.append((media.owner_id, "media", 1))
         if ready is None:  # deleted, or finished by a twin delivery, meanwhile
             current = self._load(media.id)
             if current is None or current.status == records.DELETED:
                 self._delete(rendition_keys(media.id, record))
                 return Outcome.DONE_BEFORE
             return self._done_before(current)
-        self.counters.add([(media.owner_id, "media", 1)])
         self.publish(_ready_event(ready))
         return Outcome.READY
 

@@ -169,9 +169,10 @@ class MediaService:
         self._s3.delete_objects(
             Bucket=self._bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
         )
-        was = self._on(media_id, lambda c, s: records.mark_deleted(c, s, media_id))
-        if was == READY:
-            self._counters.add([(media.owner_id, "media", -1)])
+        with self._counters.changing([media.owner_id]) as counted:
+            was = self._on(media_id, lambda c, s: records.mark_deleted(c, s, media_id))
+            if was == READY:
+                counted.append((media.owner_id, "media", -1))
 
     def of_owner(
         self, viewer: int, owner_id: int, before: int | None, limit: int
