@@ -91,8 +91,12 @@ class Processor:
         media_id = media_id_from_original_key(uploaded.key)  # InvalidUploadKey: poison
         if not self.router.holds(media_id):
             raise InvalidUploadKey(f"media {media_id} names no shard of this deployment")
+        if uploaded.bucket != self.bucket:
+            raise InvalidUploadKey(f"not this deployment's bucket: {uploaded.bucket!r}")
         media = self._load(media_id)
-        if media is None or media.status == records.DELETED:
+        if media is None or media.status in (records.DELETED, records.FAILED):
+            # Nobody reserved it, or its media is gone or refused: the file is not kept
+            # (a form stays usable until it expires, so a second file may come).
             self._delete([uploaded.key])
             return Outcome.UNKNOWN if media is None else Outcome.DONE_BEFORE
         if media.status != records.PENDING:

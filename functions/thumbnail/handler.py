@@ -1,7 +1,7 @@
 """The thumbnail Lambda: S3 ObjectCreated notifications, through SQS, to renditions.
 
 Powertools glue only: batch processing with partial failures, idempotency (keyed on
-the S3 event: bucket, key and sequencer), Logger, Metrics, Tracer. What happens to each
+the S3 event: bucket, key, sequencer and ETag), Logger, Metrics, Tracer. What happens to each
 original is decided in chalicelib.media.originals; the pixels in renditions.py.
 """
 
@@ -43,7 +43,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 settings = get_settings()
 clients = Clients(settings)
 idempotency = IdempotencyConfig(
-    event_key_jmespath="[bucket, key, sequencer]", expires_after_seconds=IDEMPOTENCY_SECONDS
+    # moto's notifications carry no sequencer; the ETag tells two files under one key apart.
+    event_key_jmespath="[bucket, key, sequencer, etag]",
+    expires_after_seconds=IDEMPOTENCY_SECONDS,
 )
 persistence = DynamoDBPersistenceLayer(
     table_name=settings.idempotency_table, boto3_client=clients.dynamodb
