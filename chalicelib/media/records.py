@@ -110,6 +110,16 @@ def _location_values(location: Location | None) -> list[Any]:
     return [location.latitude, location.longitude, location.place_name]
 
 
+def lock_owner(conn: Connection, schema: sql.Identifier, owner_id: int) -> None:
+    """Hold the owner's row until the transaction ends: their reservations queue up, so
+    a limit counted within the transaction holds."""
+    _rows(
+        conn,
+        sql.SQL("SELECT 1 FROM {s}.users WHERE id = %s FOR UPDATE").format(s=schema),
+        [owner_id],
+    )
+
+
 def pending_since(conn: Connection, schema: sql.Identifier, owner_id: int, seconds: int) -> int:
     """How many uploads the owner reserved within `seconds` that are still pending."""
     rows = _rows(

@@ -95,6 +95,7 @@ class MediaService:
             raise ValueError(f"not an allowed content type: {upload.content_type}")
 
         def reserve(conn, schema) -> Media:
+            records.lock_owner(conn, schema, owner)
             pending = records.pending_since(conn, schema, owner, _PENDING_WINDOW_SECONDS)
             if pending >= self._limits.max_pending_uploads:
                 raise RateLimited(
