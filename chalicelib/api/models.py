@@ -26,6 +26,8 @@ MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 # Free text a person writes (names, bios, captions): no control characters other than
 # tab and newline (PostgreSQL refuses NUL outright). In the document too.
 Text = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+# The same, with at least one character that is not white space (a comment).
+NOT_BLANK_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
 
 
 def _email(value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 from chalicelib.errors import InvalidInput
@@ -24,31 +25,43 @@ def original_key(media_id: int) -> str:
     return f"{ORIGINALS_PREFIX}{media_id}"
 
 
-def rendition_key(media_id: int, name: str, extension: str) -> str:
-    """The key of one rendition (`large.jpg`, `square.webp`, ...) of `media_id`."""
-    return f"{RENDITIONS_PREFIX}{media_id}/{name}.{extension}"
+def rendition_key(media_id: int, token: str, name: str, extension: str) -> str:
+    """The key of one rendition (`large.jpg`, `square.webp`, ...) of `media_id`. The
+    token is random per media: renditions are served publicly (by the CDN), and media
+    IDs are guessable, so a private account's photos must not be reachable by ID."""
+    return f"{RENDITIONS_PREFIX}{media_id}/{token}/{name}.{extension}"
 
 
 # A rendition format's file extension.
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+# 128 random bits in a rendition's path.
+TOKEN_BYTES = 16
 
 
-def rendition_keys(media_id: int, renditions: dict[str, Any] | None) -> list[str]:
+def new_rendition_token() -> str:
+    """The random path segment of a media's renditions."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def rendition_keys(media_id: int, record: dict[str, Any] | None) -> list[str]:
     """Every rendition's key, from the media's renditions record (see `renditions_record`)."""
+    if not record:
+        return []
     return [
-        rendition_key(media_id, name, EXTENSIONS[fmt])
-        for name, rendition in (renditions or {}).items()
-        for fmt in rendition["formats"]
+        rendition_key(media_id, record["token"], name, EXTENSIONS[fmt])
+        for name, size in record["sizes"].items()
+        for fmt in size["formats"]
     ]
 
 
-def renditions_record(renditions: list[Any]) -> dict[str, Any]:
-    """What a media row keeps of its renditions: per name, the size and the formats."""
-    record: dict[str, Any] = {}
+def renditions_record(token: str, renditions: list[Any]) -> dict[str, Any]:
+    """What a media row keeps of its renditions: their token, and per name the size
+    and the formats."""
+    sizes: dict[str, Any] = {}
     for r in renditions:
-        entry = record.setdefault(r.name, {"width": r.width, "height": r.height, "formats": []})
+        entry = sizes.setdefault(r.name, {"width": r.width, "height": r.height, "formats": []})
         entry["formats"].append(r.format)
-    return record
+    return {"token": token, "sizes": sizes}
 
 
 def media_id_from_original_key(key: str) -> int:

@@ -23,6 +23,7 @@ from chalicelib.media.keys import (
     EXTENSIONS,
     InvalidUploadKey,
     media_id_from_original_key,
+    new_rendition_token,
     original_key,
     rendition_key,
     rendition_keys,
@@ -132,8 +133,9 @@ class Processor:
         return None
 
     def _finish(self, media: Media, rendered: Rendered) -> Outcome:
-        self._put_renditions(media.id, rendered.renditions)
-        record = renditions_record(rendered.renditions)
+        token = new_rendition_token()
+        self._put_renditions(media.id, token, rendered.renditions)
+        record = renditions_record(token, rendered.renditions)
         with self.counters.changing([media.owner_id]) as counted:
             ready = self.router.run_for_id(
                 media.id,
@@ -170,11 +172,11 @@ class Processor:
         self._delete([original_key(media.id)])  # a refused file is not kept
         return Outcome.FAILED
 
-    def _put_renditions(self, media_id: int, renditions: list[Rendition]) -> None:
+    def _put_renditions(self, media_id: int, token: str, renditions: list[Rendition]) -> None:
         def put(rendition: Rendition) -> None:
             self.s3.put_object(
                 Bucket=self.bucket,
-                Key=rendition_key(media_id, rendition.name, EXTENSIONS[rendition.format]),
+                Key=rendition_key(media_id, token, rendition.name, EXTENSIONS[rendition.format]),
                 Body=rendition.data,
                 ContentType=rendition.content_type,
                 CacheControl=RENDITION_CACHE_CONTROL,

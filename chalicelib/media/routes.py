@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_media
 from chalicelib.api.errors import Conflict, Forbidden, NotFound, TooManyRequests
-from chalicelib.api.models import MAX_ID, Id, Text, UserPageOut, UserPath, UserSummaryOut
+from chalicelib.api.models import (
+    MAX_ID,
+    NOT_BLANK_TEXT,
+    Id,
+    Text,
+    UserPageOut,
+    UserPath,
+    UserSummaryOut,
+)
 from chalicelib.api.pages import encode_cursor, page_query
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
@@ -33,8 +41,8 @@ ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    latitude: StrictFloat = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: StrictFloat = Field(ge=-180, le=180, allow_inf_nan=False)
     place_name: Text | None = Field(None, max_length=MAX_PLACE_NAME_CHARS)
 
 
@@ -50,7 +58,7 @@ class NewUploadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: ContentType
-    byte_size: int = Field(ge=1, le=_limits.max_upload_bytes, description="the file's size")
+    byte_size: StrictInt = Field(ge=1, le=_limits.max_upload_bytes, description="the file's size")
     caption: Text = Field("", max_length=_limits.max_caption_chars)
     alt_text: Text = Field("", max_length=_limits.max_alt_text_chars)
     location: LocationIn | None = None
@@ -150,7 +158,7 @@ class LikesOut(BaseModel):
 class NewCommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: Text = Field(min_length=1, max_length=_limits.max_comment_chars)
+    body: str = Field(min_length=1, max_length=_limits.max_comment_chars, pattern=NOT_BLANK_TEXT)
 
 
 class CommentOut(BaseModel):
@@ -182,20 +190,23 @@ def _summary(user: Summary | Look) -> UserSummaryOut:
 
 
 def _renditions(media: Media) -> dict[str, RenditionOut] | None:
-    if not media.renditions:
+    record = media.renditions
+    if not record:
         return None
+
+    def url(name: str, fmt: str, size: dict) -> str | None:
+        if fmt not in size["formats"]:
+            return None
+        return _BASE_URL + rendition_key(media.id, record["token"], name, EXTENSIONS[fmt])
+
     return {
         name: RenditionOut(
-            width=r["width"],
-            height=r["height"],
-            **{
-                fmt: _BASE_URL + rendition_key(media.id, name, EXTENSIONS[fmt])
-                if fmt in r["formats"]
-                else None
-                for fmt in ("jpeg", "webp")
-            },
+            width=size["width"],
+            height=size["height"],
+            jpeg=url(name, "jpeg", size),
+            webp=url(name, "webp", size),
         )
-        for name, r in media.renditions.items()
+        for name, size in record["sizes"].items()
     }
 
 

@@ -5,8 +5,10 @@ An owner (private, and separately public) and, towards them: a stranger, an appr
 follower (whom the owner follows back), a pending requester (private owners only: going
 public approves every request), a user the owner blocked, a user who blocked the owner,
 and the owner themselves. Each role acts on the owner (or, for approving and denying, on
-the owner's requester). Routes that change the graph get a world of their own; within a
-world each role changes only its own relation to the owner, so calls do not interfere.
+the owner's requester; for media routes, on the owner's media). Routes that change the
+graph get a world of their own; within a world each role changes only its own relation
+to the owner, so calls do not interfere. Each media route has a media of its own.
+Nothing any answer carries to a role that may not see the owner's media mentions it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 import requests
 
 from app import api
+from tests.media.helpers import (
+    COMMENT_KEYS,
+    MEDIA_KEYS,
+    a_failed_media,
+    a_pending_media,
+    ids,
+    upload_all,
+    upload_body,
+)
 
 ROLES = ("stranger", "follower", "requester", "blocked", "blocker", "owner")
 FLAGS = {"following", "followed_by", "requested", "requested_by", "blocking", "blocked_by"}
@@ -36,10 +47,15 @@ CHALLENGE = 'Bearer realm="photofeed"'
 
 @dataclass
 class World:
-    """An owner and the members standing towards them in each role."""
+    """An owner and the members standing towards them in each role; in shared worlds,
+    the owner's media, by what they are for (see stock_media)."""
 
     private: bool
     people: dict[str, object]
+    media: dict[str, str] = field(default_factory=dict)
+    # In every caption and comment of the world: what must never reach a caller who
+    # may not see the owner's media.
+    secret: str = field(default_factory=lambda: f"secret-{uuid.uuid4().hex}")
 
     @property
     def owner(self):
@@ -154,6 +170,135 @@ def ends_only_that_session(world: World, role: str, response) -> None:
     _ok(member.get("/users/me"))
 
 
+# The owner's media (shared worlds only): one for each media route, so that routes do
+# not interfere, and one pending and one failed, which nobody but the owner may see.
+MEDIA_FOR = (
+    "read",
+    "edit",
+    "delete",
+    "like",
+    "unlike",
+    "likers",
+    "comment",
+    "comments",
+    "uncomment",
+)
+# Who may see the owner's media (a block hides it; a private account's is for followers).
+SEES_MEDIA = {"private": {"follower", "owner"}, "public": {"stranger", "follower", "owner"}}
+
+
+def _may_see_media(world: World, role: str) -> bool:
+    return role in SEES_MEDIA["private" if world.private else "public"]
+
+
+def stock_media(world: World) -> World:
+    """Upload the owner's media; like and comment on them as the media routes' checks
+    expect (the follower first, then the owner)."""
+    owner, follower = world.owner, world.people["follower"]
+    made = upload_all([(owner, {"caption": f"{name} {world.secret}"}) for name in MEDIA_FOR])
+    assert [m["status"] for m in made] == ["ready"] * len(MEDIA_FOR), made
+    world.media = dict(zip(MEDIA_FOR, ids(made), strict=True))
+    world.media["pending"] = a_pending_media(owner, caption=world.secret)["id"]
+    world.media["failed"] = a_failed_media(owner, caption=world.secret)["id"]
+    for name, likers in (("read", [follower]), ("unlike", [follower, owner])):
+        for member in likers:
+            _ok(member.post(f"/media/{world.media[name]}/like"))
+    for role in ("follower", "owner"):
+        member = world.people[role]
+        _ok(member.post(f"/media/{world.media['likers']}/like"))
+        body = {"body": f"{role} {world.secret}"}
+        _ok(member.post(f"/media/{world.media['comments']}/comments", json=body), 201)
+    return world
+
+
+def _read(member, media_id: str) -> requests.Response:
+    return member.get(f"/media/{media_id}")
+
+
+def reserves_the_callers_own_upload(world: World, role: str, response) -> None:
+    caller = world.people[role]
+    body = response.json()
+    media = body["media"]
+    assert set(body) == {"media", "upload"}
+    assert set(media) == MEDIA_KEYS
+    assert media["owner"]["id"] == str(caller.id)
+    assert (media["status"], media["failure_reason"]) == ("pending", None)
+    assert media["caption"] == f"{role}'s upload"
+    # A pending upload is its owner's alone.
+    someone_else = world.people["follower" if role == "owner" else "owner"]
+    assert _read(someone_else, media["id"]).status_code == 404
+
+
+def shows_the_media(world: World, role: str, response) -> None:
+    body = response.json()
+    assert set(body) == MEDIA_KEYS
+    assert body["id"] == world.media["read"]
+    assert body["owner"]["id"] == str(world.owner.id)
+    assert set(body["owner"]) == SUMMARY_KEYS
+    assert (body["status"], body["failure_reason"]) == ("ready", None)
+    assert (body["like_count"], body["liked"]) == (1, role == "follower")
+
+
+def edits_the_owners_media(world: World, role: str, response) -> None:
+    assert response.json()["caption"] == "owner was here"
+    assert _read(world.people["follower"], world.media["edit"]).json()["caption"] == (
+        "owner was here"
+    )
+
+
+def deletes_the_owners_media(world: World, role: str, response) -> None:
+    assert response.content == b""
+    assert _read(world.owner, world.media["delete"]).status_code == 404
+
+
+def lists_the_owners_ready_media(world: World, role: str, response) -> None:
+    body = response.json()
+    assert set(body) == {"items", "next_cursor"}
+    items = body["items"]
+    ready = [world.media[name] for name in MEDIA_FOR]
+    present = [m for m in ready if _read(world.owner, m).status_code == 200]
+    assert ids(items) == sorted(present, key=int, reverse=True)
+    assert all(set(item) == MEDIA_KEYS for item in items)
+    assert {(item["status"], item["failure_reason"]) for item in items} == {("ready", None)}
+    liked = {item["id"]: item["liked"] for item in items}
+    assert liked[world.media["read"]] is (role == "follower")
+
+
+def _liking(liked: bool, name: str) -> Callable:
+    def check(world: World, role: str, response) -> None:
+        seen_by_owner = _read(world.owner, world.media[name]).json()
+        assert response.json() == {"liked": liked, "like_count": seen_by_owner["like_count"]}
+        assert _read(world.people[role], world.media[name]).json()["liked"] is liked
+
+    return check
+
+
+def comments_as_the_caller(world: World, role: str, response) -> None:
+    body = response.json()
+    assert set(body) == COMMENT_KEYS
+    assert body["media_id"] == world.media["comment"]
+    assert body["author"]["id"] == str(world.people[role].id)
+    assert set(body["author"]) == SUMMARY_KEYS
+    assert body["body"] == f"{role} says hi"
+
+
+def lists_the_comments(world: World, role: str, response) -> None:
+    body = response.json()
+    assert set(body) == {"items", "next_cursor"}
+    assert all(set(item) == COMMENT_KEYS for item in body["items"])
+    assert [(c["author"]["id"], c["body"]) for c in body["items"]] == [
+        (str(world.owner.id), f"owner {world.secret}"),
+        (str(world.people["follower"].id), f"follower {world.secret}"),
+    ]
+
+
+def deletes_the_comment(world: World, role: str, response) -> None:
+    assert response.content == b""
+    comment_id = response.request.url.rsplit("/", 1)[1]
+    listed = world.owner.get(f"/media/{world.media['uncomment']}/comments", params={"count": 50})
+    assert comment_id not in ids(listed.json()["items"])
+
+
 # The matrix
 
 
@@ -178,6 +323,20 @@ def _asker(path: str) -> Callable[[World], str]:
 
 def _me(path: str) -> Callable[[World], str]:
     return lambda world: path
+
+
+def _media(path: str, name: str) -> Callable[[World], str]:
+    return lambda world: path.format(media=world.media[name])
+
+
+def _a_new_comment(world: World) -> str:
+    """A comment by the follower, made for the one call that deletes it."""
+    media_id = world.media["uncomment"]
+    made = world.people["follower"].post(
+        f"/media/{media_id}/comments", json={"body": f"to delete {world.secret}"}
+    )
+    _ok(made, 201)
+    return f"/media/{media_id}/comments/{made.json()['id']}"
 
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -226,6 +385,42 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("DELETE", "/sessions/current"): Row(
         _me("/sessions/current"), ends_only_that_session, fresh_session=True
     ),
+    ("POST", "/media/uploads"): Row(
+        _me("/media/uploads"),
+        reserves_the_callers_own_upload,
+        body=lambda role: upload_body(caption=f"{role}'s upload"),
+    ),
+    ("GET", "/media/{media_id}"): Row(_media("/media/{media}", "read"), shows_the_media),
+    ("PATCH", "/media/{media_id}"): Row(
+        _media("/media/{media}", "edit"),
+        edits_the_owners_media,
+        body=lambda role: {"caption": f"{role} was here"},
+    ),
+    ("DELETE", "/media/{media_id}"): Row(
+        _media("/media/{media}", "delete"), deletes_the_owners_media
+    ),
+    ("GET", "/users/{user_id}/media"): Row(
+        _owner("/users/{owner}/media"), lists_the_owners_ready_media
+    ),
+    ("POST", "/media/{media_id}/like"): Row(
+        _media("/media/{media}/like", "like"), _liking(True, "like")
+    ),
+    ("DELETE", "/media/{media_id}/like"): Row(
+        _media("/media/{media}/like", "unlike"), _liking(False, "unlike")
+    ),
+    ("GET", "/media/{media_id}/likes"): Row(
+        _media("/media/{media}/likes", "likers"),
+        lists_only(lambda world: [world.owner, world.people["follower"]]),
+    ),
+    ("POST", "/media/{media_id}/comments"): Row(
+        _media("/media/{media}/comments", "comment"),
+        comments_as_the_caller,
+        body=lambda role: {"body": f"{role} says hi"},
+    ),
+    ("GET", "/media/{media_id}/comments"): Row(
+        _media("/media/{media}/comments", "comments"), lists_the_comments
+    ),
+    ("DELETE", "/media/{media_id}/comments/{comment_id}"): Row(_a_new_comment, deletes_the_comment),
 }
 
 # What each role gets, towards a private owner and towards a public one ("-": no such role).
@@ -249,6 +444,18 @@ PRIVATE_OWNER = {
     ("POST", "/me/follow-requests/{user_id}/approve"):  "404    404    404    404    404    204",
     ("POST", "/me/follow-requests/{user_id}/deny"):     "204    204    204    204    204    204",
     ("DELETE", "/sessions/current"):                    "204    204    204    204    204    204",
+    ("POST", "/media/uploads"):                         "201    201    201    201    201    201",
+    ("GET", "/media/{media_id}"):                       "404    200    404    404    404    200",
+    ("PATCH", "/media/{media_id}"):                     "404    403    404    404    404    200",
+    ("DELETE", "/media/{media_id}"):                    "404    403    404    404    404    204",
+    ("GET", "/users/{user_id}/media"):                  "403    200    403    404    404    200",
+    ("POST", "/media/{media_id}/like"):                 "404    200    404    404    404    200",
+    ("DELETE", "/media/{media_id}/like"):               "404    200    404    404    404    200",
+    ("GET", "/media/{media_id}/likes"):                 "404    200    404    404    404    200",
+    ("POST", "/media/{media_id}/comments"):             "404    201    404    404    404    201",
+    ("GET", "/media/{media_id}/comments"):              "404    200    404    404    404    200",
+    ("DELETE", "/media/{media_id}/comments/{comment_id}"):
+                                                        "404    204    404    404    404    204",
 }
 PUBLIC_OWNER = {
     ("GET", "/users/me"):                               "200    200    -      200    200    200",
@@ -266,6 +473,18 @@ PUBLIC_OWNER = {
     ("POST", "/me/follow-requests/{user_id}/approve"):  "404    404    -      404    404    404",
     ("POST", "/me/follow-requests/{user_id}/deny"):     "204    204    -      204    204    204",
     ("DELETE", "/sessions/current"):                    "204    204    -      204    204    204",
+    ("POST", "/media/uploads"):                         "201    201    -      201    201    201",
+    ("GET", "/media/{media_id}"):                       "200    200    -      404    404    200",
+    ("PATCH", "/media/{media_id}"):                     "403    403    -      404    404    200",
+    ("DELETE", "/media/{media_id}"):                    "403    403    -      404    404    204",
+    ("GET", "/users/{user_id}/media"):                  "200    200    -      404    404    200",
+    ("POST", "/media/{media_id}/like"):                 "200    200    -      404    404    200",
+    ("DELETE", "/media/{media_id}/like"):               "200    200    -      404    404    200",
+    ("GET", "/media/{media_id}/likes"):                 "200    200    -      404    404    200",
+    ("POST", "/media/{media_id}/comments"):             "201    201    -      404    404    201",
+    ("GET", "/media/{media_id}/comments"):              "200    200    -      404    404    200",
+    ("DELETE", "/media/{media_id}/comments/{comment_id}"):
+                                                        "403    204    -      404    404    204",
 }
 # fmt: on
 
@@ -286,7 +505,8 @@ def _route_id(route: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def worlds(sign_up) -> dict[tuple[str, object], World]:
-    """A shared world per kind of owner, and one per route that changes the graph."""
+    """A shared world per kind of owner (with the owner's media), and one per route
+    that changes the graph."""
     keys = [
         (kind, route)
         for kind in ("private", "public")
@@ -301,7 +521,9 @@ def worlds(sign_up) -> dict[tuple[str, object], World]:
             for key in keys
             for private in [key[0] == "private"]
         ]
-        return dict(zip(keys, pool.map(relate, built), strict=True))
+        worlds = dict(zip(keys, pool.map(relate, built), strict=True))
+        list(pool.map(stock_media, [worlds[kind, "shared"] for kind in ("private", "public")]))
+        return worlds
 
 
 def _sign_up_for(sign_up) -> Callable:
@@ -356,6 +578,8 @@ def test_each_role_gets_exactly_its_status(worlds, kind, route):
     for role, status in expected.items():
         response = _call(row, world, role, route)
         answered[role] = response.status_code
+        if not _may_see_media(world, role):
+            assert world.secret not in response.text
         if response.status_code != status:
             continue
         if status >= 400:
@@ -364,6 +588,30 @@ def test_each_role_gets_exactly_its_status(worlds, kind, route):
             row.check(world, role, response)
 
     assert answered == expected
+
+
+@pytest.mark.parametrize("state", ["pending", "failed"])
+@pytest.mark.parametrize("kind", ["private", "public"])
+def test_a_media_not_ready_is_found_by_its_owner_alone(worlds, kind, state):
+    world = worlds[(kind, "shared")]
+
+    answered = {}
+    for role in _roles(world.private):
+        response = _read(world.people[role], world.media[state])
+        answered[role] = response.status_code
+        if role != "owner":
+            assert world.secret not in response.text
+        elif response.status_code == 200:
+            # Only the owner reads why processing failed.
+            assert response.json()["status"] == state
+            reason = response.json()["failure_reason"]
+            if state == "pending":
+                assert reason is None
+            else:
+                assert isinstance(reason, str)
+                assert reason
+
+    assert answered == {role: 200 if role == "owner" else 404 for role in _roles(world.private)}
 
 
 # Without a valid token
@@ -395,7 +643,9 @@ def test_a_protected_route_without_a_valid_token_is_a_401_with_a_challenge(
 ):
     authorization = CREDENTIALS[credential](someone)
     headers = {"Authorization": authorization} if authorization else {}
-    url = route[1].format(user_id=someone.id, username=someone.username)
+    url = route[1].format(
+        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1
+    )
     body = {"bio": "not allowed"} if route == ("PATCH", "/users/me") else None
 
     response = http.request(route[0], url, headers=headers, json=body)

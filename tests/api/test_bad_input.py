@@ -1,6 +1,7 @@
 """Bad input on every route that takes some: a 4xx with the stable error body, never a
 500, and nothing half-written (a refused sign-up leaves no user and no name claim; a
-refused profile edit leaves the profile as it was).
+refused profile edit leaves the profile as it was; a refused upload leaves no media, a
+refused media edit the media as it was, a refused comment no comment).
 
 No body here is a valid log-in with a wrong password: failed log-ins count against a
 per-address limit that everyone using the stack shares.
@@ -15,7 +16,19 @@ import pytest
 from psycopg2 import sql
 
 from app import api
+from chalicelib.config import get_settings
+from chalicelib.media.routes import MAX_PLACE_NAME_CHARS
 from tests.answers import refused
+from tests.media.helpers import (
+    a_ready_media,
+    counted,
+    hashtags,
+    media_rows,
+    upload_body,
+    written_by,
+)
+
+LIMITS = get_settings().limits
 
 # Bodies every JSON route refuses before looking at fields: (raw bytes, content type,
 # status, code). None: no Content-Type header.
@@ -46,6 +59,9 @@ PAGE_ROUTES = [
     "/users/{user_id}/followers",
     "/users/{user_id}/following",
     "/me/follow-requests",
+    "/users/{user_id}/media",
+    "/media/{media_id}/likes",
+    "/media/{media_id}/comments",
 ]
 BAD_PAGE_QUERIES = {
     "count is letters": {"count": "abc"},
@@ -67,7 +83,9 @@ def _operations(where: Callable) -> list[tuple[str, str]]:
 
 BODY_ROUTES = _operations(lambda op: op.body_model is not None)
 USER_ID_ROUTES = _operations(lambda op: "{user_id}" in op.path)
+MEDIA_ID_ROUTES = _operations(lambda op: "{media_id}" in op.path)
 ALL_ROUTES = _operations(lambda op: True)
+PUBLIC_ROUTES = _operations(lambda op: op.public)
 
 
 def _route_id(route: tuple[str, str]) -> str:
@@ -76,11 +94,39 @@ def _route_id(route: tuple[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def member(sign_up):
+    """Who sends most bad input: they have no media, likes or comments, and keep none."""
     return sign_up()
 
 
+PLACE = {"latitude": 1.5, "longitude": 2.5, "place_name": "kept"}
+
+
+@pytest.fixture(scope="module")
+def poster(sign_up):
+    """A public account with a media (see `photo`)."""
+    return sign_up()
+
+
+@pytest.fixture(scope="module")
+def photo(poster) -> dict:
+    """A ready media of the poster's that refused input must leave as it is (no likes,
+    no comments, the caption's tags)."""
+    return a_ready_media(poster, caption="#kept caption", alt_text="kept", location=PLACE)
+
+
+def _url(route: tuple[str, str], user_id: object = 1, media_id: object = 1) -> str:
+    return route[1].format(user_id=user_id, username="someone", media_id=media_id, comment_id=1)
+
+
 def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
-    assert BODY_ROUTES == [("PATCH", "/users/me"), ("POST", "/accounts"), ("POST", "/sessions")]
+    assert BODY_ROUTES == [
+        ("PATCH", "/media/{media_id}"),
+        ("PATCH", "/users/me"),
+        ("POST", "/accounts"),
+        ("POST", "/media/uploads"),
+        ("POST", "/media/{media_id}/comments"),
+        ("POST", "/sessions"),
+    ]
     assert sorted(PAGE_ROUTES) == sorted(
         op.path for op in api.operations if op.query_model is not None
     )
@@ -89,19 +135,20 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
 # Bodies that cannot be read
 
 
-def _send(http, member, route: tuple[str, str], data: bytes, content_type: str | None):
+def _send(http, member, url: str, route: tuple[str, str], data: bytes, content_type: str | None):
     headers = {"Content-Type": content_type} if content_type else {}
-    if route == ("PATCH", "/users/me"):
+    if route not in PUBLIC_ROUTES:
         headers |= member.headers
-    return http.request(route[0], route[1], data=data, headers=headers)
+    return http.request(route[0], url, data=data, headers=headers)
 
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=_route_id)
 @pytest.mark.parametrize("case", list(UNPARSEABLE_BODIES))
-def test_a_body_that_cannot_be_read_is_refused(http, member, route, case):
+def test_a_body_that_cannot_be_read_is_refused(http, member, photo, route, case):
     data, content_type, status, code = UNPARSEABLE_BODIES[case]
+    url = _url(route, media_id=photo["id"])
 
-    refused(_send(http, member, route, data, content_type), status, code)
+    refused(_send(http, member, url, route, data, content_type), status, code)
 
 
 # Sign-up
@@ -201,23 +248,34 @@ def test_a_sign_up_with_a_taken_name_leaves_no_user_and_no_claim(
 
 @pytest.mark.parametrize("route", BODY_ROUTES, ids=_route_id)
 def test_an_unknown_query_parameter_refuses_a_body_route_before_it_acts(
-    http, clients, settings, member, route
+    http, clients, settings, member, poster, photo, route
 ):
     username, email = _new_names()
     body = {
         ("POST", "/accounts"): {"username": username, "email": email, "password": "a-password"},
         ("POST", "/sessions"): {"login": username},  # never a whole log-in
         ("PATCH", "/users/me"): {"bio": "changed"},
+        ("POST", "/media/uploads"): upload_body(caption="changed"),
+        ("PATCH", "/media/{media_id}"): {"caption": "changed"},
+        ("POST", "/media/{media_id}/comments"): {"body": "changed"},
     }[route]
-    before = member.get("/users/me").json()
+    # The media's owner edits it: refused only for the parameter.
+    caller = poster if route == ("PATCH", "/media/{media_id}") else member
+    before = member.get("/users/me").json(), poster.get(f"/media/{photo['id']}").json()
+    written = media_writes(clients, settings, member, photo)
 
     response = http.request(
-        route[0], route[1], params={"debug": "1"}, json=body, headers=member.headers
+        route[0],
+        _url(route, media_id=photo["id"]),
+        params={"debug": "1"},
+        json=body,
+        headers=caller.headers,
     )
 
     refused(response, 400, "validation_failed")
     assert_nothing_written(clients, settings, username, email)
-    assert member.get("/users/me").json() == before
+    assert (member.get("/users/me").json(), poster.get(f"/media/{photo['id']}").json()) == before
+    assert media_writes(clients, settings, member, photo) == written
 
 
 # Log-in (every body here is refused before any password is checked)
@@ -300,10 +358,6 @@ def test_the_longest_allowed_profile_fields_are_accepted(sign_up):
 # IDs and usernames in paths
 
 
-def _url(route: tuple[str, str], user_id: object) -> str:
-    return route[1].format(user_id=user_id)
-
-
 @pytest.mark.parametrize("route", USER_ID_ROUTES, ids=_route_id)
 @pytest.mark.parametrize("user_id", NOT_IDS, ids=lambda value: value[:12])
 def test_a_user_id_that_is_not_an_id_is_refused(member, route, user_id):
@@ -356,8 +410,10 @@ def test_a_username_nobody_holds_is_not_found(member):
 
 
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=_route_id)
-def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, route):
-    url = route[1].format(user_id=member.id, username=member.username)
+def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, photo, route):
+    url = route[1].format(
+        user_id=member.id, username=member.username, media_id=photo["id"], comment_id=1
+    )
 
     response = http.request(route[0], url, params={"unexpected": "1"}, headers=member.headers)
 
@@ -366,16 +422,280 @@ def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, rout
 
 @pytest.mark.parametrize("path", PAGE_ROUTES)
 @pytest.mark.parametrize("case", list(BAD_PAGE_QUERIES))
-def test_a_bad_page_query_is_refused(member, path, case):
-    response = member.get(path.format(user_id=member.id), params=BAD_PAGE_QUERIES[case])
+def test_a_bad_page_query_is_refused(member, photo, path, case):
+    url = path.format(user_id=member.id, media_id=photo["id"])
 
-    refused(response, 400, "validation_failed")
+    refused(member.get(url, params=BAD_PAGE_QUERIES[case]), 400, "validation_failed")
 
 
 @pytest.mark.parametrize("path", PAGE_ROUTES)
 @pytest.mark.parametrize("cursor", ["0_0", "1_1", "99999999999999999_9999999999999999999"])
-def test_a_made_up_but_well_formed_cursor_gives_a_page(member, path, cursor):
-    response = member.get(path.format(user_id=member.id), params={"cursor": cursor, "count": 50})
+def test_a_made_up_but_well_formed_cursor_gives_a_page(member, photo, path, cursor):
+    url = path.format(user_id=member.id, media_id=photo["id"])
+
+    response = member.get(url, params={"cursor": cursor, "count": 50})
 
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+# Media: what refused media input must leave as it was
+
+
+def media_writes(clients, settings, member, photo: dict) -> dict:
+    """What refused media input must not change: the member's media, likes and comments
+    (on any shard), the photo's counters, likes, comments and tags."""
+    return {
+        "media": media_rows(clients, member.id),
+        "written": written_by(clients, settings, member.id),
+        "counted": counted(clients, photo["id"]),
+        "tags": hashtags(clients, photo["id"]),
+    }
+
+
+# Uploads. Each case: what to change in a valid upload body.
+TOO_LONG = {
+    "caption": LIMITS.max_caption_chars + 1,
+    "alt_text": LIMITS.max_alt_text_chars + 1,
+    "place_name": MAX_PLACE_NAME_CHARS + 1,
+}
+
+
+def _at(location: object) -> Callable[[dict], dict]:
+    return lambda body: body | {"location": location}
+
+
+def _without(field: str) -> Callable[[dict], dict]:
+    return lambda body: {k: v for k, v in body.items() if k != field}
+
+
+BAD_LOCATIONS: dict[str, dict] = {
+    "latitude 91": {"latitude": 91, "longitude": 0},
+    "latitude -90.5": {"latitude": -90.5, "longitude": 0},
+    "longitude 181": {"latitude": 0, "longitude": 181},
+    "longitude -180.01": {"latitude": 0, "longitude": -180.01},
+    "latitude 'NaN'": {"latitude": "NaN", "longitude": 0},
+    "longitude 'Infinity'": {"latitude": 0, "longitude": "Infinity"},
+    "latitude '-inf'": {"latitude": "-inf", "longitude": 0},
+    "latitude as a numeric string": {"latitude": "45", "longitude": 0},
+    "latitude as a boolean": {"latitude": True, "longitude": 0},
+    "latitude null": {"latitude": None, "longitude": 0},
+    "no longitude": {"latitude": 0},
+    "a place name too long": {
+        "latitude": 0,
+        "longitude": 0,
+        "place_name": "p" * TOO_LONG["place_name"],
+    },
+    "a place name with a NUL": {"latitude": 0, "longitude": 0, "place_name": "Pa\x00ris"},
+    "a place name with an escape": {"latitude": 0, "longitude": 0, "place_name": "\x1b[2J"},
+    "an unknown location field": {"latitude": 0, "longitude": 0, "altitude": 30},
+}
+BAD_UPLOADS: dict[str, Callable[[dict], dict]] = {
+    "an unknown field": lambda body: body | {"status": "ready"},
+    "an owner named": lambda body: body | {"owner_id": "1"},
+    "no content type": _without("content_type"),
+    "a GIF": lambda body: body | {"content_type": "image/gif"},
+    "image/jpg, which is no type": lambda body: body | {"content_type": "image/jpg"},
+    "a type that is not an image": lambda body: body | {"content_type": "text/html"},
+    "a numeric content type": lambda body: body | {"content_type": 5},
+    "no byte size": _without("byte_size"),
+    "a byte size of 0": lambda body: body | {"byte_size": 0},
+    "a negative byte size": lambda body: body | {"byte_size": -1},
+    "a byte size above the limit": lambda body: body | {"byte_size": LIMITS.max_upload_bytes + 1},
+    "a byte size of 2**70": lambda body: body | {"byte_size": 2**70},
+    "a fractional byte size": lambda body: body | {"byte_size": 1.5},
+    "a byte size in a string": lambda body: body | {"byte_size": "100"},
+    "a boolean byte size": lambda body: body | {"byte_size": True},
+    "a null byte size": lambda body: body | {"byte_size": None},
+    "a caption too long": lambda body: body | {"caption": "c" * TOO_LONG["caption"]},
+    "an alt text too long": lambda body: body | {"alt_text": "a" * TOO_LONG["alt_text"]},
+    "a caption with a NUL": lambda body: body | {"caption": "nice\x00 #tag"},
+    "a caption with an escape": lambda body: body | {"caption": "\x1b[31mred"},
+    "an alt text with a NUL": lambda body: body | {"alt_text": "\x00"},
+    "an alt text with a DEL": lambda body: body | {"alt_text": "a\x7f"},
+    "a null caption": lambda body: body | {"caption": None},
+    "a numeric caption": lambda body: body | {"caption": 5},
+    "a location as a string": _at("Paris"),
+    **{f"a location with {case}": _at(location) for case, location in BAD_LOCATIONS.items()},
+}
+
+
+@pytest.fixture(scope="module")
+def uploader(sign_up):
+    """Who sends refused uploads."""
+    return sign_up()
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_a_refused_upload_leaves_no_media(clients, uploader, case):
+    body = BAD_UPLOADS[case](upload_body(caption="#never"))
+    before = media_rows(clients, uploader.id)
+
+    refused(uploader.post("/media/uploads", json=body), 400, "validation_failed")
+
+    assert media_rows(clients, uploader.id) == before
+
+
+@pytest.mark.parametrize("constant", [b"NaN", b"Infinity", b"-Infinity"])
+def test_a_location_with_a_bare_non_finite_number_is_malformed_json(clients, uploader, constant):
+    before = media_rows(clients, uploader.id)
+    data = (
+        b'{"content_type": "image/jpeg", "byte_size": 10, '
+        b'"location": {"latitude": ' + constant + b', "longitude": 0}}'
+    )
+
+    route = ("POST", "/media/uploads")
+
+    response = _send(uploader.http, uploader, route[1], route, data, "application/json")
+
+    refused(response, 400, "malformed_json")
+    assert media_rows(clients, uploader.id) == before
+
+
+def test_the_largest_allowed_upload_fields_are_accepted(sign_up):
+    longest = {
+        "caption": "c" * LIMITS.max_caption_chars,
+        "alt_text": "line one\n\tline two" + "a" * (LIMITS.max_alt_text_chars - 18),
+        "location": {"latitude": -90, "longitude": 180, "place_name": "p" * MAX_PLACE_NAME_CHARS},
+    }
+    body = upload_body(**longest) | {"byte_size": LIMITS.max_upload_bytes}
+
+    response = sign_up().post("/media/uploads", json=body)
+
+    assert response.status_code == 201, response.text
+    assert {key: response.json()["media"][key] for key in longest} == longest
+
+
+# Media edits. Each case: a body the media's owner sends.
+BAD_MEDIA_EDITS: dict[str, dict] = {
+    "an unknown field": {"status": "deleted"},
+    "a counter": {"like_count": 1000},
+    "an owner": {"owner": {"id": "1"}},
+    "a null caption": {"caption": None},
+    "a null alt text": {"alt_text": None},
+    "a caption too long": {"caption": "c" * TOO_LONG["caption"]},
+    "an alt text too long": {"alt_text": "a" * TOO_LONG["alt_text"]},
+    "a caption with a NUL": {"caption": "#new\x00"},
+    "an alt text with an escape": {"alt_text": "\x1b[31m"},
+    "a location as a list": {"location": [1, 2]},
+    **{
+        f"a location with {case}": {"location": location}
+        for case, location in BAD_LOCATIONS.items()
+    },
+    "a good field beside a bad one": {"caption": "#new", "alt_text": "a" * TOO_LONG["alt_text"]},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MEDIA_EDITS))
+def test_a_refused_media_edit_leaves_the_media_as_it_was(
+    clients, settings, member, poster, photo, case
+):
+    before = poster.get(f"/media/{photo['id']}").json()
+    written_at = _media_updated_at(clients, photo["id"])
+    written = media_writes(clients, settings, poster, photo)
+
+    response = poster.patch(f"/media/{photo['id']}", json=BAD_MEDIA_EDITS[case])
+
+    refused(response, 400, "validation_failed")
+    assert poster.get(f"/media/{photo['id']}").json() == before
+    assert _media_updated_at(clients, photo["id"]) == written_at
+    assert media_writes(clients, settings, poster, photo) == written
+
+
+def _media_updated_at(clients, media_id: str):
+    def read(conn, s):
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("SELECT updated_at FROM {}.media WHERE id = %s").format(s), [int(media_id)]
+            )
+            return cursor.fetchone()[0]
+
+    return clients.router.run_for_id(int(media_id), read)
+
+
+# Comments. Each case: the body of a comment the member sends on the photo.
+BAD_COMMENTS: dict[str, object] = {
+    "an empty body": {"body": ""},
+    "a body of only whitespace": {"body": " \n\t "},
+    "a body too long": {"body": "b" * (LIMITS.max_comment_chars + 1)},
+    "a body with a NUL": {"body": "hi\x00"},
+    "a body with an escape": {"body": "\x1b[2J"},
+    "a body with a lone surrogate": {"body": "\ud800"},
+    "a null body": {"body": None},
+    "a numeric body": {"body": 5},
+    "a body in a list": {"body": ["hi"]},
+    "no body": {},
+    "an unknown field": {"body": "hi", "reply_to": "1"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_COMMENTS))
+def test_a_refused_comment_leaves_no_comment(clients, settings, member, photo, case):
+    written = media_writes(clients, settings, member, photo)
+
+    response = member.post(f"/media/{photo['id']}/comments", json=BAD_COMMENTS[case])
+
+    if response.status_code == 201:  # taken by mistake: other tests read the photo's lists
+        member.delete(f"/media/{photo['id']}/comments/{response.json()['id']}")
+    refused(response, 400, "validation_failed")
+    assert media_writes(clients, settings, member, photo) == written
+
+
+def test_the_longest_allowed_comment_is_accepted(sign_up, photo):
+    body = "line one\n\tline two" + "b" * (LIMITS.max_comment_chars - 18)
+    author = sign_up()
+
+    response = author.post(f"/media/{photo['id']}/comments", json={"body": body})
+
+    assert response.status_code == 201, response.text
+    assert response.json()["body"] == body
+    # The photo keeps no comment (other tests read its empty lists).
+    gone = author.delete(f"/media/{photo['id']}/comments/{response.json()['id']}")
+    assert gone.status_code == 204
+
+
+# Media and comment IDs in paths
+
+
+def _body_for(route: tuple[str, str]) -> dict | None:
+    """A valid body for the route: a bad ID, not the body, is what is refused."""
+    return {
+        ("PATCH", "/media/{media_id}"): {"caption": "changed"},
+        ("POST", "/media/{media_id}/comments"): {"body": "hello"},
+    }.get(route)
+
+
+@pytest.mark.parametrize("route", MEDIA_ID_ROUTES, ids=_route_id)
+@pytest.mark.parametrize("media_id", NOT_IDS, ids=lambda value: value[:12])
+def test_a_media_id_that_is_not_an_id_is_refused(member, route, media_id):
+    response = member.http.request(
+        route[0], _url(route, media_id=media_id), headers=member.headers, json=_body_for(route)
+    )
+
+    refused(response, 400, "validation_failed")
+
+
+@pytest.mark.parametrize("route", MEDIA_ID_ROUTES, ids=_route_id)
+@pytest.mark.parametrize("nobody", list(NOBODYS_IDS))
+def test_a_media_id_naming_no_media_is_not_found_and_writes_nothing(
+    clients, settings, member, photo, route, nobody
+):
+    url = _url(route, media_id=NOBODYS_IDS[nobody])
+    written = media_writes(clients, settings, member, photo)
+
+    response = member.http.request(route[0], url, headers=member.headers, json=_body_for(route))
+
+    refused(response, 404, "not_found")
+    assert media_writes(clients, settings, member, photo) == written
+
+
+@pytest.mark.parametrize("comment_id", NOT_IDS, ids=lambda value: value[:12])
+def test_a_comment_id_that_is_not_an_id_is_refused(poster, photo, comment_id):
+    refused(poster.delete(f"/media/{photo['id']}/comments/{comment_id}"), 400, "validation_failed")
+
+
+@pytest.mark.parametrize("nobody", list(NOBODYS_IDS))
+def test_a_comment_id_naming_no_comment_is_not_found(poster, photo, nobody):
+    response = poster.delete(f"/media/{photo['id']}/comments/{NOBODYS_IDS[nobody]}")
+
+    refused(response, 404, "not_found")

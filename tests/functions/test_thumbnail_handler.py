@@ -192,10 +192,18 @@ def _exists(clients, settings, key: str) -> bool:
 
 
 def _rendition_files(clients, settings, media_id: int) -> list[str]:
-    """The file names stored under the media's renditions prefix."""
+    """The file names stored under the media's renditions prefix (after its random token)."""
     prefix = f"renditions/{media_id}/"
     listed = clients.s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix)
-    return sorted(item["Key"][len(prefix) :] for item in listed.get("Contents", []))
+    return sorted(
+        item["Key"][len(prefix) :].split("/", 1)[1] for item in listed.get("Contents", [])
+    )
+
+
+def _rendition_key(clients, media_id: int, file_name: str) -> str:
+    """A rendition's key, with the random token its media row records."""
+    token = _row(clients, media_id).renditions["token"]
+    return f"renditions/{media_id}/{token}/{file_name}"
 
 
 def _idempotency_items(clients, settings) -> list[dict[str, Any]]:
@@ -263,7 +271,8 @@ def test_every_rendition_is_stored_with_its_content_type_and_a_year_of_immutable
 ):
     for name in RENDITION_KEYS:
         head = clients.s3.head_object(
-            Bucket=settings.bucket, Key=f"renditions/{processed.original.media_id}/{name}"
+            Bucket=settings.bucket,
+            Key=_rendition_key(clients, processed.original.media_id, name),
         )
         assert head["ContentType"] == CONTENT_TYPES[name.rsplit(".", 1)[1]], name
         assert head["CacheControl"] == RENDITION_CACHE_CONTROL, name
@@ -273,7 +282,8 @@ def test_every_rendition_is_an_image_of_its_format_and_promised_size(processed, 
     for name in RENDITION_KEYS:
         stem, ext = name.rsplit(".", 1)
         body = clients.s3.get_object(
-            Bucket=settings.bucket, Key=f"renditions/{processed.original.media_id}/{name}"
+            Bucket=settings.bucket,
+            Key=_rendition_key(clients, processed.original.media_id, name),
         )["Body"].read()
         with Image.open(io.BytesIO(body)) as image:
             assert image.format == {"jpg": "JPEG", "webp": "WEBP"}[ext], name
@@ -288,21 +298,26 @@ def test_the_media_row_records_size_blurhash_renditions_and_when_it_became_ready
     assert row.status == records.READY
     assert (row.width, row.height) == (1200, 900)
     assert re.fullmatch(r"[0-9A-Za-z#$%*+,\-.:;=?@\[\]^_{|}~]{28}", row.blurhash or "")
+    assert len(row.renditions["token"]) >= 22  # 128 random bits: paths cannot be guessed
     assert row.renditions == {
-        name: {"width": w, "height": h, "formats": ["jpeg", "webp"]}
-        for name, (w, h) in EXPECTED_SIZES.items()
+        "token": row.renditions["token"],
+        "sizes": {
+            name: {"width": w, "height": h, "formats": ["jpeg", "webp"]}
+            for name, (w, h) in EXPECTED_SIZES.items()
+        },
     }
     assert row.ready_at is not None
     assert row.created_at <= row.ready_at <= row.created_at + timedelta(minutes=1)
 
 
-def test_the_owner_reads_the_ready_media_with_rendition_urls(processed, owner, settings):
+def test_the_owner_reads_the_ready_media_with_rendition_urls(processed, owner, settings, clients):
     media = media_of(owner, processed.original.media_id)
+    token = _row(clients, processed.original.media_id).renditions["token"]
 
     assert (media["width"], media["height"]) == (1200, 900)
     assert media["blurhash"]
     assert media["failure_reason"] is None
-    base = f"{settings.public_media_base_url}renditions/{processed.original.media_id}/"
+    base = f"{settings.public_media_base_url}renditions/{processed.original.media_id}/{token}/"
     assert media["renditions"] == {
         name: {"width": w, "height": h, "jpeg": f"{base}{name}.jpg", "webp": f"{base}{name}.webp"}
         for name, (w, h) in EXPECTED_SIZES.items()

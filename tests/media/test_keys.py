@@ -8,6 +8,7 @@ from chalicelib.errors import InvalidInput
 from chalicelib.media.keys import (
     InvalidUploadKey,
     media_id_from_original_key,
+    new_rendition_token,
     original_key,
     rendition_key,
 )
@@ -24,8 +25,14 @@ def test_an_original_key_lives_under_originals():
     assert original_key(42) == "originals/42"
 
 
-def test_a_rendition_key_is_under_renditions_by_media_id_name_and_extension():
-    assert rendition_key(42, "1080", "jpg") == "renditions/42/1080.jpg"
+def test_a_rendition_key_is_under_renditions_by_media_id_token_name_and_extension():
+    assert rendition_key(42, "T0k3n", "large", "jpg") == "renditions/42/T0k3n/large.jpg"
+
+
+def test_rendition_tokens_are_random_and_long():
+    tokens = {new_rendition_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(len(token) >= 22 for token in tokens)
 
 
 def test_an_invalid_upload_key_is_invalid_input():
