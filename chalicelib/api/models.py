@@ -8,6 +8,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -28,6 +29,17 @@ MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path
 Text = Annotated[str, Field(pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 # The same, with at least one character that is not white space (a comment).
 NOT_BLANK_TEXT = r"^[^\x00-\x08\x0b-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x08\x0b-\x1f\x7f]*$"
+
+
+def _a_number(value: object) -> object:
+    # JSON's integers: 5 and 5.0 (JSON Schema calls both integers), never "5" or true.
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number")
+    return value
+
+
+# An integer that came as a JSON number.
+NumberInt = Annotated[int, BeforeValidator(_a_number)]
 
 
 def _email(value: str) -> str:

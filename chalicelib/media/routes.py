@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_media
@@ -14,6 +14,7 @@ from chalicelib.api.models import (
     MAX_ID,
     NOT_BLANK_TEXT,
     Id,
+    NumberInt,
     Text,
     UserPageOut,
     UserPath,
@@ -58,7 +59,7 @@ class NewUploadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: ContentType
-    byte_size: StrictInt = Field(ge=1, le=_limits.max_upload_bytes, description="the file's size")
+    byte_size: NumberInt = Field(ge=1, le=_limits.max_upload_bytes, description="the file's size")
     caption: Text = Field("", max_length=_limits.max_caption_chars)
     alt_text: Text = Field("", max_length=_limits.max_alt_text_chars)
     location: LocationIn | None = None
