@@ -14,6 +14,7 @@ from chalice.app import ChaliceUnhandledError, Request
 
 from chalicelib.api import errors
 from chalicelib.api.routing import error_response
+from chalicelib.observability import metrics_held
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
@@ -98,6 +99,11 @@ def _log(logger: Logger, request: Request, route: str, status: int, elapsed_ms: 
 
 
 def _count(metrics: Metrics, status: int, elapsed_ms: float) -> None:
+    with metrics_held():
+        _add_and_flush(metrics, status, elapsed_ms)
+
+
+def _add_and_flush(metrics: Metrics, status: int, elapsed_ms: float) -> None:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ApiLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     if status >= 500:

@@ -93,15 +93,10 @@ class Processor:
         if not self.router.holds(media_id):
             raise InvalidUploadKey(f"media {media_id} names no shard of this deployment")
         if uploaded.bucket != self.bucket:
-            raise InvalidUploadKey(f"not this deployment's bucket: {uploaded.bucket!r}")
+            return Outcome.UNKNOWN  # not ours (the queue policy admits only our bucket)
         media = self._load(media_id)
-        if media is None or media.status in (records.DELETED, records.FAILED):
-            # Nobody reserved it, or its media is gone or refused: the file is not kept
-            # (a form stays usable until it expires, so a second file may come).
-            self._delete([uploaded.key])
-            return Outcome.UNKNOWN if media is None else Outcome.DONE_BEFORE
-        if media.status != records.PENDING:
-            return self._done_before(media)
+        if media is None or media.status != records.PENDING:
+            return self._not_pending(uploaded, media)
         try:
             head = self.s3.head_object(Bucket=self.bucket, Key=uploaded.key)
         except ClientError as exc:
@@ -117,6 +112,14 @@ class Processor:
         except ImageRefused as exc:
             return self._fail(media, exc.message)
         return self._finish(media, rendered)
+
+    def _not_pending(self, uploaded: UploadedObject, media: Media | None) -> Outcome:
+        if media is None or media.status in (records.DELETED, records.FAILED):
+            # Nobody reserved it, or its media is gone or refused: the file is not kept
+            # (a form stays usable until it expires, so a second file may come).
+            self._delete([uploaded.key])
+            return Outcome.UNKNOWN if media is None else Outcome.DONE_BEFORE
+        return self._done_before(media)
 
     def _refusal(self, media: Media, head: dict[str, Any]) -> str | None:
         """Why the stored object breaks its upload's conditions (moto does not enforce

@@ -24,6 +24,7 @@ SHARD_TABLES = [
     "follow_requests",
     "followers",
     "follows",
+    "hashtags",
     "likes",
     "media",
     MIGRATIONS_TABLE,
