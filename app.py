@@ -9,6 +9,7 @@ from chalicelib.api.deps import get_accounts
 from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
 from chalicelib.config import get_settings
+from chalicelib.feed.routes import routes as feed
 from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
 from chalicelib.observability import powertools
@@ -31,6 +32,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, media):
+for routes in (operations, accounts, users, graph, media, feed):
     api.register(routes)
 api.register_document_route()

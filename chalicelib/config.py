@@ -61,6 +61,26 @@ class AuthSettings(BaseSettings):
     active_window_days: float = Field(7, gt=0, le=90)
 
 
+class FeedSettings(BaseSettings):
+    """Home feeds and fan-out."""
+
+    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_FEED_", frozen=True)
+
+    # Entries a feed keeps (Mastodon and Twitter settled on 800).
+    cap: int = Field(800, ge=50, le=5000)
+    # Followers one fan-out message pushes to; larger audiences are split into chunks
+    # processed in parallel (Instagram's number).
+    chunk_size: int = Field(10_000, ge=100)
+    # Accounts with at least this many followers are not pushed at all: their media are
+    # merged into followers' pages at read time.
+    celebrity_followers: int = Field(100_000, ge=1)
+    # A rebuilt feed considers at most this many of the reader's followees (the most
+    # recently followed): bounded work for a returning user.
+    rebuild_followees: int = Field(2_000, ge=1)
+    # How long a media's record stays cached for hydration.
+    media_cache_seconds: int = Field(300, ge=1)
+
+
 class Settings(BaseSettings):
     """Stage, endpoints, resource names and limits of one Photofeed deployment."""
 
@@ -105,6 +125,7 @@ class Settings(BaseSettings):
 
     limits: Limits = Field(default_factory=Limits)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
 
     @field_validator("aws_endpoint_url", mode="before")
     @classmethod

@@ -32,11 +32,15 @@ def powertools(service: str) -> tuple[Logger, Metrics, Tracer]:
     )
 
 
-def count(name: str, value: int = 1) -> None:
-    """Count a domain event (sign-ups, follows, ...) in the metrics of the invocation
-    in progress: Metrics instances share one set, flushed by the entry point (the API's
+def measure(name: str, value: float, unit: MetricUnit) -> None:
+    """Record a measurement (a latency, a size) in the metrics of the invocation in
+    progress: Metrics instances share one set, flushed by the entry point (the API's
     middleware, a handler's log_metrics)."""
     with metrics_held():
-        Metrics(namespace=METRICS_NAMESPACE).add_metric(
-            name=name, unit=MetricUnit.Count, value=value
-        )
+        Metrics(namespace=METRICS_NAMESPACE).add_metric(name=name, unit=unit, value=value)
+
+
+def count(name: str, value: int = 1) -> None:
+    """Count a domain event (sign-ups, follows, ...) in the metrics of the invocation
+    in progress (see `measure`)."""
+    measure(name, value, MetricUnit.Count)

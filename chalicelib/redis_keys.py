@@ -40,3 +40,38 @@ def login_failures_by_account(login: str) -> str:
 def login_failures_by_address(address: str) -> str:
     """Failed logins from a source address."""
     return f"login-failures:address:{address}"
+
+
+def feed(user_id: int) -> str:
+    """The user's home feed: media IDs, newest first (chalicelib.feed.lists)."""
+    return f"feed:{{{user_id}}}"
+
+
+def feed_rebuild(user_id: int) -> str:
+    """The marker of a rebuild of `feed` in progress (same slot as `feed`)."""
+    return f"feed:{{{user_id}}}:rebuild"
+
+
+def recent(user_id: int) -> str:
+    """The user's own recent media IDs, newest first: what readers pull from celebrities."""
+    return f"recent:{{{user_id}}}"
+
+
+def recent_rebuild(user_id: int) -> str:
+    """The marker of a rebuild of `recent` in progress (same slot as `recent`)."""
+    return f"recent:{{{user_id}}}:rebuild"
+
+
+def celebrities() -> str:
+    """The set of users whose media are pulled at read time instead of pushed."""
+    return "celebrities"
+
+
+def media(media_id: int) -> str:
+    """A media's cached record, as feeds hydrate it."""
+    return f"media:{{{media_id}}}"
+
+
+def feed_shedding() -> str:
+    """The load-shedding switch of feed reads ("on" or absent)."""
+    return "config:feed-shedding"

@@ -10,7 +10,11 @@ from chalicelib.accounts.sessions import Sessions
 from chalicelib.accounts.throttle import LoginThrottle
 from chalicelib.clients import Clients
 from chalicelib.config import get_settings
+from chalicelib.feed.reader import FeedReader
+from chalicelib.feed.shedding import LoadShedding
+from chalicelib.feed.timelines import Timelines, timelines_of
 from chalicelib.graph.service import Graph
+from chalicelib.media.cache import MediaCache
 from chalicelib.media.service import MediaService
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
@@ -84,4 +88,30 @@ def get_media() -> MediaService:
         s3=clients.s3,
         bucket=settings.bucket,
         limits=settings.limits,
+        media_cache=get_media_cache(),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_media_cache() -> MediaCache:
+    clients = get_clients()
+    return MediaCache(clients.redis, clients.settings.feed.media_cache_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_timelines() -> Timelines:
+    clients = get_clients()
+    return timelines_of(clients)
+
+
+@lru_cache(maxsize=1)
+def get_feed() -> FeedReader:
+    clients = get_clients()
+    return FeedReader(
+        router=clients.router,
+        graph=get_graph(),
+        timelines=get_timelines(),
+        media_cache=get_media_cache(),
+        cache=clients.redis,
+        shedding=LoadShedding(clients.redis).on,
     )

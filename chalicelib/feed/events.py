@@ -1,10 +1,11 @@
-"""The events the fan-out Lambda consumes, published on the media-events topic."""
+"""The messages of the fan-out queue: media-ready events (from the media-events topic)
+and the chunks a large audience is split into (sent by fan-out itself)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from chalicelib.errors import InvalidInput
 
@@ -25,11 +26,33 @@ class MediaReady(BaseModel):
     ready_at: AwareDatetime
 
 
-def parse_media_event(body: str) -> MediaReady:
-    """The media event an SQS message body carries (SNS raw message delivery)."""
+class FanoutChunk(BaseModel):
+    """One slice of a media's audience: the followers with IDs in (after, through]."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["fanout.chunk"] = "fanout.chunk"
+    media_id: int = Field(gt=0)
+    owner_id: int = Field(gt=0)
+    uploaded_at: AwareDatetime
+    after: int = Field(ge=0)
+    through: int = Field(gt=0)
+
+
+FanoutMessage = Annotated[MediaReady | FanoutChunk, Field(discriminator="type")]
+_MESSAGE: TypeAdapter[MediaReady | FanoutChunk] = TypeAdapter(FanoutMessage)
+
+
+def parse_media_event(body: str) -> MediaReady | FanoutChunk:
+    """The message an SQS body carries (SNS raw message delivery, or a chunk of ours)."""
     try:
-        return MediaReady.model_validate_json(body)
+        return _MESSAGE.validate_json(body)
     except ValidationError as exc:
         raise MalformedEvent(
             "not a media event", [e["msg"] for e in exc.errors(include_input=False)]
         ) from exc
+
+
+def media_event_from(data: dict) -> MediaReady | FanoutChunk:
+    """A message from its JSON-ready dict (as `model_dump(mode="json")` gave it)."""
+    return _MESSAGE.validate_python(data)

@@ -408,3 +408,30 @@ def tags_of(conn: Connection, schema: sql.Identifier, media_id: int) -> list[str
         [media_id],
     )
     return [row[0] for row in rows]
+
+
+def many_query(schema: sql.Identifier, ids: list[int]) -> tuple[sql.Composable, list[Any]]:
+    """The part, for one shard, of a query for many media rows (Router.query_shards)."""
+    return (
+        sql.SQL("SELECT {columns} FROM {s}.media m WHERE m.id = ANY(%s)").format(
+            s=schema, columns=_MEDIA_COLUMNS
+        ),
+        [ids],
+    )
+
+
+def liked_query(
+    schema: sql.Identifier, ids: list[int], user_id: int
+) -> tuple[sql.Composable, list[Any]]:
+    """The part, for one shard, of a query for which of the media the user likes."""
+    return (
+        sql.SQL("SELECT media_id FROM {s}.likes WHERE user_id = %s AND media_id = ANY(%s)").format(
+            s=schema
+        ),
+        [user_id, ids],
+    )
+
+
+def media_from_row(row: tuple) -> Media:
+    """A media from a row of `many_query`."""
+    return _media(row)

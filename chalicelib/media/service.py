@@ -17,6 +17,7 @@ from chalicelib.config import Limits
 from chalicelib.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from chalicelib.graph.service import Graph, Look, Page
 from chalicelib.media import records
+from chalicelib.media.cache import MediaCache
 from chalicelib.media.hashtags import hashtags
 from chalicelib.media.keys import original_key, rendition_keys
 from chalicelib.media.records import READY, Comment, Location, Media
@@ -81,6 +82,7 @@ class MediaService:
         s3: Any,
         bucket: str,
         limits: Limits,
+        media_cache: MediaCache,
     ) -> None:
         self._router = router
         self._graph = graph
@@ -88,6 +90,7 @@ class MediaService:
         self._s3 = s3
         self._bucket = bucket
         self._limits = limits
+        self._media_cache = media_cache
 
     def reserve_upload(self, owner: int, upload: NewUpload) -> tuple[Media, UploadForm]:
         """A pending media and the presigned POST its original goes up with."""
@@ -158,6 +161,7 @@ class MediaService:
             return media
 
         media = self._on(media_id, apply)
+        self._media_cache.forget(media_id)
         if media is None:
             raise NotFound("no such media")
         return MediaView(media, view.owner, view.liked)
@@ -174,6 +178,7 @@ class MediaService:
             was = self._on(media_id, lambda c, s: records.mark_deleted(c, s, media_id))
             if was == READY:
                 counted.append((media.owner_id, "media", -1))
+        self._media_cache.forget(media_id)
 
     def of_owner(
         self, viewer: int, owner_id: int, before: int | None, limit: int
@@ -194,12 +199,16 @@ class MediaService:
     def like(self, viewer: int, media_id: int) -> int:
         """Like a media the viewer can see (idempotent); its like count."""
         self._ready(viewer, media_id)
-        return self._on(media_id, lambda c, s: records.like(c, s, media_id, viewer))
+        likes = self._on(media_id, lambda c, s: records.like(c, s, media_id, viewer))
+        self._media_cache.forget(media_id)
+        return likes
 
     def unlike(self, viewer: int, media_id: int) -> int:
         """Take a like back (idempotent); the like count."""
         self._ready(viewer, media_id)
-        return self._on(media_id, lambda c, s: records.unlike(c, s, media_id, viewer))
+        likes = self._on(media_id, lambda c, s: records.unlike(c, s, media_id, viewer))
+        self._media_cache.forget(media_id)
+        return likes
 
     def likers(
         self, viewer: int, media_id: int, after: tuple[datetime, int] | None, limit: int
@@ -226,7 +235,9 @@ class MediaService:
             records.set_tags(conn, schema, media_id, made.id, hashtags(body))
             return made
 
-        return self._on(media_id, add)
+        made = self._on(media_id, add)
+        self._media_cache.forget(media_id)
+        return made
 
     def author(self, user_id: int) -> Summary:
         """A user as comments show their author."""
@@ -255,6 +266,7 @@ class MediaService:
         if viewer not in (found.author_id, view.media.owner_id):
             raise PermissionDenied("only its author or the media's owner may delete a comment")
         self._on(media_id, lambda c, s: records.delete_comment(c, s, media_id, comment_id))
+        self._media_cache.forget(media_id)
 
     def _ready(self, viewer: int, media_id: int) -> MediaView:
         view = self.view(viewer, media_id)

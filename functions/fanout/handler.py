@@ -1,11 +1,14 @@
-"""The fan-out Lambda: media-ready events, through SQS, to followers' feeds.
+"""The fan-out Lambda: media-ready events and fan-out chunks, through SQS, to feeds.
 
-Powertools glue only: batch processing with partial failures, Logger, Metrics, Tracer.
+Powertools glue only: batch processing with partial failures, idempotency (keyed on the
+message: a media's event, or one chunk of its audience), Logger, Metrics, Tracer. The
+work is chalicelib.feed.fanout's.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -15,20 +18,84 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from chalicelib.clients import Clients
+from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput
-from chalicelib.feed.events import parse_media_event
+from chalicelib.feed.events import FanoutChunk, MediaReady, media_event_from, parse_media_event
+from chalicelib.feed.fanout import FanOut
+from chalicelib.feed.timelines import timelines_of
 from chalicelib.observability import powertools
+from chalicelib.users.activity import Activity
+from chalicelib.users.counters import Counters
 
 SERVICE = "fanout"
+# A message seen again within this long is not fanned out again (pushes are idempotent
+# anyway: this saves the work).
+IDEMPOTENCY_SECONDS = 3600
 logger, metrics, tracer = powertools(SERVICE)
 processor = BatchProcessor(event_type=EventType.SQS)
+settings = get_settings()
+clients = Clients(settings)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[type, media_id, after, through]",
+    expires_after_seconds=IDEMPOTENCY_SECONDS,
+)
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings.idempotency_table, boto3_client=clients.dynamodb
+)
+
+
+def send(chunk: FanoutChunk) -> None:
+    """Queue one slice of an audience for a parallel invocation."""
+    clients.sqs.send_message(
+        QueueUrl=settings.fanout_queue_url, MessageBody=chunk.model_dump_json()
+    )
+
+
+fanout = FanOut(
+    router=clients.router,
+    timelines=timelines_of(clients),
+    activity=Activity(clients.redis, settings.auth.active_window_days * 86400),
+    counters=Counters(clients.redis, clients.router),
+    cache=clients.redis,
+    send=send,
+    settings=settings.feed,
+)
+
+
+@idempotent_function(
+    data_keyword_argument="message", config=idempotency, persistence_store=persistence
+)
+def handle(message: dict[str, Any]) -> dict[str, Any]:
+    """One message, fanned out once however often it is delivered."""
+    event = media_event_from(message)
+    started = time.perf_counter()
+    done = fanout.media_ready(event) if isinstance(event, MediaReady) else fanout.chunk(event)
+    metrics.add_metric(
+        "FanoutDuration", MetricUnit.Milliseconds, (time.perf_counter() - started) * 1000
+    )
+    metrics.add_metric("FanoutAudience", MetricUnit.Count, done.audience)
+    metrics.add_metric("FanoutPushes", MetricUnit.Count, done.pushed)
+    if done.chunks:
+        metrics.add_metric("FanoutChunks", MetricUnit.Count, done.chunks)
+    if done.celebrity:
+        metrics.add_metric("FanoutCelebrity", MetricUnit.Count, 1)
+    if not done.chunks and not done.gone:
+        lag = (datetime.now(UTC) - event.uploaded_at).total_seconds()
+        metrics.add_metric("UploadToFeedLag", MetricUnit.Seconds, lag)
+    return {"audience": done.audience, "pushed": done.pushed, "chunks": done.chunks}
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    """Take one media event; raising fails this record only."""
+    """Take one message; raising fails this record only."""
     metrics.add_metric("MediaEvents", MetricUnit.Count, 1)
     try:
         event = parse_media_event(record.body)
@@ -36,14 +103,15 @@ def record_handler(record: SQSRecord) -> None:
         # Poison: failed, retried a bounded number of times, then dead-lettered.
         metrics.add_metric("MediaEventsRejected", MetricUnit.Count, 1)
         raise
-    lag = (datetime.now(timezone.utc) - event.uploaded_at).total_seconds()
-    logger.info("media event received", extra={"media_id": event.media_id, "lag_s": lag})
+    result = handle(message=event.model_dump(mode="json"))
+    logger.info("fanned out", extra={"media_id": event.media_id, "type": event.type, **result})
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -1,0 +1,160 @@
+"""Fan-out on write: a ready media's ID pushed onto its audience's feeds.
+
+    media ready -> own feed and recent list -> celebrity? stop (readers pull)
+                -> audience <= one chunk? push now : split into chunk messages
+    chunk       -> followers in (after, through], a page at a time
+                -> the recently active among them -> push
+
+Only recently active followers are pushed to (a returning user's feed is rebuilt),
+so work follows readers. Every push is idempotent (a feed holds an ID once, in time
+order), so a duplicated, redelivered or half-done-then-retried event leaves each feed
+as one clean run would; a media deleted meanwhile counts as done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from psycopg2 import sql
+
+from chalicelib import redis_keys
+from chalicelib.config import FeedSettings
+from chalicelib.feed.events import FanoutChunk, MediaReady
+from chalicelib.feed.timelines import MAX_ID, Timelines
+from chalicelib.media import records
+from chalicelib.shards.routing import Router
+from chalicelib.users.activity import Activity
+from chalicelib.users.counters import Counters
+
+# Followers read (and checked for activity, and pushed to) per round trip.
+PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class Fanned:
+    """What one message did."""
+
+    audience: int = 0  # followers considered
+    pushed: int = 0  # feeds that took the media
+    chunks: int = 0  # chunk messages sent on
+    celebrity: bool = False
+    gone: bool = False  # the media is no longer ready (deleted): nothing to do
+
+
+class FanOut:
+    """Pushes media onto feeds."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        timelines: Timelines,
+        activity: Activity,
+        counters: Counters,
+        cache: redis.Redis,
+        send: Callable[[FanoutChunk], None],
+        settings: FeedSettings,
+    ) -> None:
+        self._router = router
+        self._timelines = timelines
+        self._activity = activity
+        self._counters = counters
+        self._cache = cache
+        self._send = send
+        self._settings = settings
+
+    def media_ready(self, event: MediaReady) -> Fanned:
+        """Start a ready media's fan-out."""
+        if not self._still_ready(event.media_id):
+            return Fanned(gone=True)
+        self._timelines.push([event.owner_id], event.media_id)
+        self._timelines.push_recent(event.owner_id, event.media_id)
+        followers = self._counters.get(event.owner_id).followers
+        if followers >= self._settings.celebrity_followers:
+            self._cache.sadd(redis_keys.celebrities(), event.owner_id)
+            return Fanned(audience=followers, celebrity=True)
+        chunks = self._chunks(event)
+        if len(chunks) == 1:
+            return self.chunk(chunks[0])
+        for chunk in chunks:
+            self._send(chunk)
+        return Fanned(audience=followers, chunks=len(chunks))
+
+    def chunk(self, chunk: FanoutChunk) -> Fanned:
+        """Push a media to the active followers of one slice of its audience."""
+        if not self._still_ready(chunk.media_id):
+            return Fanned(gone=True)
+        audience = pushed = 0
+        after = chunk.after
+        while True:
+            followers = self._router.run_for_id(
+                chunk.owner_id, _followers(chunk.owner_id, after, chunk.through, PAGE)
+            )
+            if not followers:
+                return Fanned(audience=audience, pushed=pushed)
+            active = self._activity.active_among(followers)
+            pushed += self._timelines.push(active, chunk.media_id)
+            audience += len(followers)
+            after = followers[-1]
+
+    def _chunks(self, event: MediaReady) -> list[FanoutChunk]:
+        """The audience cut into slices of chunk_size followers by follower ID (reading
+        one boundary per slice, not every ID)."""
+        bounds: list[tuple[int, int]] = []
+        after = 0
+        while True:
+            boundary = self._router.run_for_id(
+                event.owner_id, _boundary(event.owner_id, after, self._settings.chunk_size)
+            )
+            if boundary is None:
+                bounds.append((after, MAX_ID))
+                break
+            bounds.append((after, boundary))
+            after = boundary
+        return [
+            FanoutChunk(
+                media_id=event.media_id,
+                owner_id=event.owner_id,
+                uploaded_at=event.uploaded_at,
+                after=first,
+                through=last,
+            )
+            for first, last in bounds
+        ]
+
+    def _still_ready(self, media_id: int) -> bool:
+        found = self._router.run_for_id(media_id, lambda c, s: records.load(c, s, media_id))
+        return found is not None and found[0].status == records.READY
+
+
+def _followers(owner_id: int, after: int, through: int, limit: int):
+    def read(conn, schema: sql.Identifier) -> list[int]:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "SELECT source_id FROM {s}.followers WHERE target_id = %s "
+                    "AND source_id > %s AND source_id <= %s ORDER BY source_id LIMIT %s"
+                ).format(s=schema),
+                [owner_id, after, through, limit],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+    return read
+
+
+def _boundary(owner_id: int, after: int, size: int):
+    def read(conn, schema: sql.Identifier) -> int | None:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                sql.SQL(
+                    "SELECT source_id FROM {s}.followers WHERE target_id = %s AND source_id > %s "
+                    "ORDER BY source_id OFFSET %s LIMIT 1"
+                ).format(s=schema),
+                [owner_id, after, size - 1],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    return read
