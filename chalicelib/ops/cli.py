@@ -15,9 +15,12 @@ import click
 import psycopg2
 from psycopg2 import sql
 
+from chalicelib import redis_keys
 from chalicelib.clients import Clients
 from chalicelib.config import Settings, use_stack_env
 from chalicelib.errors import PhotofeedError
+from chalicelib.feed.shedding import LoadShedding
+from chalicelib.feed.timelines import timelines_of
 from chalicelib.graph.repair import GRACE_SECONDS, repair_graph
 from chalicelib.shards.migrations import (
     MigrationError,
@@ -40,7 +43,7 @@ from chalicelib.users.counters import Counters
 )
 @click.pass_context
 def cli(ctx: click.Context, stack_env: Path | None) -> None:
-    """Operate Photofeed: migrations, the shard map, shard moves and graph repairs."""
+    """Operate Photofeed: migrations, the shard map, shard moves, graph repairs, feeds."""
     use_stack_env(stack_env)
     ctx.obj = Clients(Settings.from_env())
 
@@ -191,6 +194,35 @@ def graph_repair(clients: Clients, only: tuple[int, ...], grace_seconds: float) 
         f"{report.follows_removed} follows across a block removed, "
         f"{report.requests_removed} stale requests removed."
     )
+
+
+@cli.group()
+def feed() -> None:
+    """Home feeds and their load shedding."""
+
+
+@feed.command("shedding")
+@click.argument("state", type=click.Choice(["on", "off", "status"]), default="status")
+@click.pass_obj
+def feed_shedding(clients: Clients, state: str) -> None:
+    """Turn feed load shedding on or off (every API process follows within 5 s)."""
+    switch = LoadShedding(clients.redis)
+    if state != "status":
+        switch.set(state == "on")
+    click.echo(f"feed load shedding is {'on' if switch.on() else 'off'}")
+
+
+@feed.command("rebuild")
+@click.argument("user_ids", type=int, nargs=-1, required=True)
+@click.pass_obj
+def feed_rebuild(clients: Clients, user_ids: tuple[int, ...]) -> None:
+    """Rebuild users' feeds from PostgreSQL now (after a bug, or to warm them)."""
+    timelines = timelines_of(clients)
+    for user_id in user_ids:
+        if not clients.router.holds(user_id):
+            raise click.BadParameter(f"{user_id} names no shard of this deployment")
+        clients.redis.delete(redis_keys.feed(user_id))
+        click.echo(f"user {user_id}: {len(timelines.rebuild_feed(user_id))} items")
 
 
 def main() -> None:

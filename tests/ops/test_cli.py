@@ -41,6 +41,9 @@ COMMANDS = {
     ("shards", "move"): "Move a logical shard",
     ("graph",): "The follow graph",
     ("graph", "repair"): "Finish or undo follows left half-written",
+    ("feed",): "Home feeds and their load shedding",
+    ("feed", "shedding"): "Turn feed load shedding on or off",
+    ("feed", "rebuild"): "Rebuild users' feeds from PostgreSQL now",
 }
 
 
