@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
+
+import redis
 
 from chalicelib.accounts.claims import NameClaims
 from chalicelib.accounts.service import Accounts, name_holder
@@ -35,7 +38,16 @@ def get_counters() -> Counters:
 
 @lru_cache(maxsize=1)
 def get_graph() -> Graph:
-    return Graph(get_clients().router, get_counters())
+    return Graph(get_clients().router, get_counters(), followed=_merge_into_feed)
+
+
+def _merge_into_feed(source: int, target: int) -> None:
+    """A new follow: the follower's feed takes in the followed user's recent media (a
+    feed that Redis cannot reach now is rebuilt, with them, when next read)."""
+    try:
+        get_timelines().merge_owner(source, target)
+    except redis.RedisError:
+        logging.getLogger(__name__).warning("feed merge skipped", exc_info=True)
 
 
 @lru_cache(maxsize=1)
@@ -109,7 +121,6 @@ def get_feed() -> FeedReader:
     clients = get_clients()
     return FeedReader(
         router=clients.router,
-        graph=get_graph(),
         timelines=get_timelines(),
         media_cache=get_media_cache(),
         cache=clients.redis,

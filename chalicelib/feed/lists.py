@@ -27,24 +27,29 @@ local function less(a, b)
 end
 """
 # KEYS: list, rebuild marker. ARGV: id, cap. 1 pushed, 0 already there, -1 no list.
+# A new media is newer than the head almost always: that case reads one entry, not the
+# list (the scan below is for late events).
 _PUSH = (
     _LESS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then
   redis.call('DEL', KEYS[2])
   return -1
 end
 local id = ARGV[1]
 local cap = tonumber(ARGV[2])
+if head == id then return 0 end
+if less(head, id) then
+  redis.call('LPUSH', KEYS[1], id)
+  redis.call('LTRIM', KEYS[1], 0, cap - 1)
+  return 1
+end
 local items = redis.call('LRANGE', KEYS[1], 0, cap - 1)
 for i, item in ipairs(items) do
   if item == id then return 0 end
   if less(item, id) then
-    if i == 1 then
-      redis.call('LPUSH', KEYS[1], id)
-    else
-      redis.call('LINSERT', KEYS[1], 'BEFORE', item, id)
-    end
+    redis.call('LINSERT', KEYS[1], 'BEFORE', item, id)
     redis.call('LTRIM', KEYS[1], 0, cap - 1)
     return 1
   end
@@ -71,21 +76,31 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
-# KEYS: list. ARGV: max id (exclusive), count. Up to `count` IDs below max id; the
-# placeholder 0 of an empty list is never returned.
+# KEYS: list. ARGV: max id (exclusive), count, ttl (0: leave it). Up to `count` IDs
+# below max id, read in growing windows from the head (a first page reads a little more
+# than a page); nil if the list is missing. The placeholder 0 is never returned.
 _PAGE = (
     _LESS
     + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 local max_id = ARGV[1]
 local count = tonumber(ARGV[2])
 local found = {}
-for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if item ~= '0' and less(item, max_id) then
-    found[#found + 1] = item
-    if #found == count then break end
+local start = 0
+local window = count + 1
+while true do
+  local items = redis.call('LRANGE', KEYS[1], start, start + window - 1)
+  for _, item in ipairs(items) do
+    if item ~= '0' and less(item, max_id) then
+      found[#found + 1] = item
+      if #found == count then return found end
+    end
   end
+  if #items < window then return found end
+  start = start + window
+  window = window * 2
 end
-return found
 """
 )
 # Longer than any rebuild's reads (statements time out within seconds).
@@ -110,18 +125,20 @@ class IdLists:
                 self._push(keys=[key, marker], args=[str(item), cap], client=pipe)
             return [int(result) for result in pipe.execute()]
 
+    def push_items(self, key: str, marker: str, items: Iterable[int], cap: int) -> int:
+        """Push several IDs onto one list, if it exists, pipelined; how many went in."""
+        with self._cache.pipeline(transaction=False) as pipe:
+            for item in items:
+                self._push(keys=[key, marker], args=[str(item), cap], client=pipe)
+            return sum(1 for result in pipe.execute() if int(result) > 0)
+
     def page(
         self, key: str, max_id: int, count: int, ttl_seconds: int | None = None
     ) -> list[int] | None:
         """Up to `count` IDs below `max_id`, newest first; None if the list is missing.
-        With `ttl_seconds`, the list's expiry is pushed back too (the same round trip)."""
-        with self._cache.pipeline(transaction=False) as pipe:
-            pipe.exists(key)
-            self._page(keys=[key], args=[str(max_id), count], client=pipe)
-            if ttl_seconds:
-                pipe.expire(key, ttl_seconds)
-            exists, found, *_ = pipe.execute()
-        return [int(item) for item in found] if exists else None
+        With `ttl_seconds`, the list's expiry is pushed back too. One round trip."""
+        found = self._page(keys=[key], args=[str(max_id), count, ttl_seconds or 0])
+        return None if found is None else [int(item) for item in found]
 
     def begin_rebuild(self, marker: str) -> str:
         """Mark a rebuild as started; its token."""

@@ -18,8 +18,9 @@ import redis
 from psycopg2 import sql
 
 from chalicelib import redis_keys
+from chalicelib.errors import DependencyUnavailable
+from chalicelib.feed import queries
 from chalicelib.feed.timelines import MAX_ID, Timelines
-from chalicelib.graph.service import Graph
 from chalicelib.media import records
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
@@ -63,14 +64,12 @@ class FeedReader:
         self,
         *,
         router: Router,
-        graph: Graph,
         timelines: Timelines,
         media_cache: MediaCache,
         cache: redis.Redis,
         shedding: Callable[[], bool],
     ) -> None:
         self._router = router
-        self._graph = graph
         self._timelines = timelines
         self._media_cache = media_cache
         self._cache = cache
@@ -78,7 +77,14 @@ class FeedReader:
         self._celebrities: tuple[float, set[int]] = (float("-inf"), set())
 
     def page(self, viewer: int, max_id: int | None, count: int) -> FeedPage:
-        """Up to `count` items older than `max_id` (newest first)."""
+        """Up to `count` items older than `max_id` (newest first); DependencyUnavailable
+        while Redis is down."""
+        try:
+            return self._page(viewer, max_id, count)
+        except redis.RedisError as exc:
+            raise DependencyUnavailable("the feed store is unavailable; retry") from exc
+
+    def _page(self, viewer: int, max_id: int | None, count: int) -> FeedPage:
         shed = self._shedding()
         if shed:
             count = min(count, SHED_PAGE)
@@ -117,16 +123,39 @@ class FeedReader:
     def _visible(self, viewer: int, ids: list[int]) -> dict[int, FeedItem]:
         media = self._hydrated(ids)
         ready = {i: m for i, m in media.items() if m.status == records.READY}
-        others = {m.owner_id for m in ready.values()} - {viewer}
-        following = self._router.run_for_id(viewer, _following(viewer, others)) if others else []
-        allowed = {viewer} | set(following)
-        shown = {i: m for i, m in ready.items() if m.owner_id in allowed}
-        summaries = self._graph.summaries(viewer, sorted({m.owner_id for m in shown.values()}))
-        liked = self._liked(viewer, [i for i, m in shown.items() if m.owner_id in summaries])
+        others = sorted({m.owner_id for m in ready.values()} - {viewer})
+        following, blocking = (
+            self._router.run_for_id(viewer, lambda c, s: queries.relations(c, s, viewer, others))
+            if others
+            else (set(), set())
+        )
+        shown = {
+            i: m
+            for i, m in ready.items()
+            if m.owner_id == viewer or (m.owner_id in following and m.owner_id not in blocking)
+        }
+        if not shown:
+            return {}
+        by_shard = _by_shard(list(shown))
+        rows = self._router.query_shards(
+            by_shard,
+            lambda shard, s: queries.owners_and_likes(
+                s,
+                sorted({shown[i].owner_id for i in by_shard[shard]}),
+                by_shard[shard],
+                viewer,
+            ),
+        )
+        owners = {
+            row[1]: Summary(*row[1:])
+            for row in rows
+            if row[0] == queries.OWNER and not row[5]  # never across a block
+        }
+        liked = {row[1] for row in rows if row[0] == queries.LIKE}
         return {
-            i: FeedItem(m, summaries[m.owner_id], i in liked)
+            i: FeedItem(m, owners[m.owner_id], i in liked)
             for i, m in shown.items()
-            if m.owner_id in summaries
+            if m.owner_id in owners
         }
 
     def _hydrated(self, ids: list[int]) -> dict[int, Media]:
@@ -142,15 +171,6 @@ class FeedReader:
             self._media_cache.put_many(loaded)
             found.update((m.id, m) for m in loaded)
         return found
-
-    def _liked(self, viewer: int, ids: list[int]) -> set[int]:
-        if not ids:
-            return set()
-        by_shard = _by_shard(ids)
-        rows = self._router.query_shards(
-            by_shard, lambda shard, s: records.liked_query(s, by_shard[shard], viewer)
-        )
-        return {row[0] for row in rows}
 
     def _celebrity_ids(self) -> set[int]:
         read_at, members = self._celebrities

@@ -21,7 +21,7 @@ from chalicelib.config import FeedSettings
 from chalicelib.feed.lists import IdLists
 from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
-from chalicelib.users.activity import REFRESH_SECONDS
+from chalicelib.users.activity import REFRESH_SECONDS, Activity
 
 # A user's own recent media kept for pulling readers (a page or two of a celebrity).
 RECENT_CAP = 100
@@ -32,11 +32,17 @@ class Timelines:
     """Feeds and recent-media lists over Redis, with PostgreSQL as their source."""
 
     def __init__(
-        self, lists: IdLists, router: Router, settings: FeedSettings, feed_ttl_seconds: int
+        self,
+        lists: IdLists,
+        router: Router,
+        settings: FeedSettings,
+        feed_ttl_seconds: int,
+        activity: Activity,
     ) -> None:
         self._lists = lists
         self._router = router
         self._settings = settings
+        self._activity = activity
         # A feed lives as long as its reader counts as active (fan-out skips inactive
         # readers, so an older feed would be missing their followees' recent media).
         self._feed_ttl = feed_ttl_seconds
@@ -77,6 +83,9 @@ class Timelines:
 
     def rebuild_feed(self, user_id: int) -> list[int]:
         """The user's feed from PostgreSQL (stored unless a push raced it); its IDs."""
+        # Its reader is active, and Redis must know it (it may have lost the mark with
+        # the feed) before the read: fan-out pushes from then on reach the new feed.
+        self._activity.mark(user_id, surely=True)
         marker = redis_keys.feed_rebuild(user_id)
         token = self._lists.begin_rebuild(marker)
         followees = self._router.run_for_id(user_id, self._followees(user_id))
@@ -91,6 +100,14 @@ class Timelines:
         ids = self.recent_media([owner_id], RECENT_CAP)
         self._lists.store(redis_keys.recent(owner_id), marker, token, ids, self._feed_ttl)
         return ids
+
+    def merge_owner(self, user_id: int, owner_id: int, count: int = 40) -> int:
+        """Bring an owner's recent media into a user's feed, if it exists (the user just
+        began following them); how many went in."""
+        recent = self.recent_pages([owner_id], MAX_ID, count)[owner_id]
+        return self._lists.push_items(
+            redis_keys.feed(user_id), redis_keys.feed_rebuild(user_id), recent, self._settings.cap
+        )
 
     def forget(self, user_id: int, media_ids: Iterable[int]) -> None:
         """Take media out of a user's feed (their owner deleted them, or was unfollowed)."""
@@ -138,4 +155,5 @@ def timelines_of(clients: Any) -> Timelines:
     # Shorter than a reader's activity mark can last (it is refreshed at most every
     # REFRESH_SECONDS): a feed never outlives the pushes it relies on.
     ttl = max(window - 2 * int(REFRESH_SECONDS), 60)
-    return Timelines(IdLists(clients.redis), clients.router, settings.feed, ttl)
+    activity = Activity(clients.redis, settings.auth.active_window_days * 86400)
+    return Timelines(IdLists(clients.redis), clients.router, settings.feed, ttl, activity)

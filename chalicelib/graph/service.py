@@ -72,9 +72,17 @@ class Page:
 class Graph:
     """Follows, requests and blocks between users, on their shards."""
 
-    def __init__(self, router: Router, counters: Counters) -> None:
+    def __init__(
+        self,
+        router: Router,
+        counters: Counters,
+        followed: Callable[[int, int], None] = lambda source, target: None,
+    ) -> None:
         self._router = router
         self._counters = counters
+        # Told (source, target) once a follow is made: the source's feed takes in the
+        # target's recent media.
+        self._followed = followed
 
     def look(self, viewer: int, target: int) -> Look:
         """The target as the viewer finds them; NotFound if there is no such user."""
@@ -252,6 +260,7 @@ class Graph:
             lambda added: [(source, "following", +added)],
         )
         self._counted(target, index, lambda added: [(target, "followers", +added)])
+        self._followed(source, target)
 
     def _unlink(self, source: int, target: int) -> None:
         """The two halves of an unfollow, truth first (a pending request goes too)."""

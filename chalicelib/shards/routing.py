@@ -39,6 +39,8 @@ SHARD_MOVED = (
 # is well under this; see chalicelib.shards.moves).
 RETRY_SECONDS = 5.0
 _RETRY_PAUSE_SECONDS = 0.05
+# Physical databases one query_shards asks at once.
+_PARALLEL_DATABASES = 8
 # However many requests wait on a moving shard, the map is read at most this often.
 _MAP_READS_EVERY_SECONDS = 0.25
 
@@ -59,6 +61,9 @@ class Router:
         self._databases = databases
         self._map = shard_map
         self._retry_seconds = retry_seconds
+        # One pool for the process: the databases are asked at once, without starting
+        # threads per query.
+        self._pool = ThreadPoolExecutor(max_workers=_PARALLEL_DATABASES)
 
     def run(self, shard: int, work: Work[T]) -> T:
         """Run `work(conn, schema)` in one committed transaction on the shard's database."""
@@ -99,11 +104,13 @@ class Router:
         by_database: dict[str, list[int]] = defaultdict(list)
         for shard in shards:
             by_database[shard_map.database_of(shard)].append(shard)
-        with ThreadPoolExecutor(max_workers=len(by_database)) as pool:
-            batches = pool.map(
-                lambda item: self._query_database(item[0], item[1], query), by_database.items()
-            )
-            return [row for rows in batches for row in rows]
+        if len(by_database) == 1:
+            ((database, on_it),) = by_database.items()
+            return self._query_database(database, on_it, query)
+        batches = self._pool.map(
+            lambda item: self._query_database(item[0], item[1], query), by_database.items()
+        )
+        return [row for rows in batches for row in rows]
 
     def _query_database(
         self, database: str, shards: list[int], query: ShardQuery

@@ -35,11 +35,12 @@ class Activity:
         self._clock = clock
         self._marked: dict[int, float] = {}
 
-    def mark(self, user_id: int) -> None:
-        """Record that the user is active now (cheaply, if it was recorded lately)."""
+    def mark(self, user_id: int, *, surely: bool = False) -> None:
+        """Record that the user is active now (cheaply, if it was recorded lately; with
+        `surely`, written whatever this process remembers: Redis may have lost it)."""
         now = self._clock()
         last = self._marked.get(user_id)
-        if last is not None and now - last < REFRESH_SECONDS:
+        if not surely and last is not None and now - last < REFRESH_SECONDS:
             return
         try:
             self._cache.set(redis_keys.active(user_id), 1, ex=self._window)
