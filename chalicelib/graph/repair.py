@@ -103,6 +103,13 @@ def _pages(router: Router, shard: int, table: str, grace_seconds: float) -> Iter
 
 def _settle_follows(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
     """Follows stored on `shard`: their index rows, checked on each target's shard."""
+    nowhere = [pair for pair in pairs if not router.holds(pair[1])]
+    if nowhere:  # a follow of an ID no shard of ours holds: no such user
+        report.follows_removed += router.run(
+            shard, lambda conn, s: _delete(conn, s, "follows", nowhere)
+        )
+        report.touched_users.update(source for source, _ in nowhere)
+        pairs = [pair for pair in pairs if pair not in set(nowhere)]
     blocked_by_source = set(router.run(shard, lambda conn, s: _matching(conn, s, "blocks", pairs)))
     for target_shard, group in _by_shard(pairs, lambda pair: pair[1]).items():
         indexed = set(
@@ -144,6 +151,13 @@ def _settle_follows(router: Router, shard: int, pairs: list[Pair], report: Repai
 
 def _settle_followers(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
     """Follower rows stored on `shard`: removed where the follow they index is gone."""
+    nowhere = [pair for pair in pairs if not router.holds(pair[0])]
+    if nowhere:  # a follower no shard of ours holds: no follow can exist
+        report.followers_removed += router.run(
+            shard, lambda conn, s: _delete(conn, s, "followers", nowhere)
+        )
+        report.touched_users.update(target for _, target in nowhere)
+        pairs = [pair for pair in pairs if pair not in set(nowhere)]
     for source_shard, group in _by_shard(pairs, lambda pair: pair[0]).items():
         followed = set(
             router.run(
@@ -161,8 +175,11 @@ def _settle_followers(router: Router, shard: int, pairs: list[Pair], report: Rep
 
 
 def _settle_requests(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
-    """Follow requests stored on `shard` (their targets'): removed across a block."""
-    blocked = {
+    """Follow requests stored on `shard` (their targets'): removed across a block, or
+    from an ID no shard of ours holds."""
+    nowhere = {pair for pair in pairs if not router.holds(pair[0])}
+    pairs = [pair for pair in pairs if pair not in nowhere]
+    blocked = nowhere | {
         (b, a)
         for a, b in router.run(shard, lambda conn, s: _matching(conn, s, "blocks", _swap(pairs)))
     }

@@ -153,6 +153,17 @@ def lists_the_callers_own_requests(world: World, role: str, response) -> None:
     lists_only(lambda _: asked)(world, role, response)
 
 
+def feeds_only_what_the_caller_may_see(world: World, role: str, response) -> None:
+    """A feed holds the caller's own media and their followees': the owner's media reach
+    only the owner and approved followers (never a secret of theirs to anyone else)."""
+    body = response.json()
+    assert set(body) == {"items", "next_max_id"}
+    owners = {item["owner"]["id"] for item in body["items"]}
+    if role not in ("owner", "follower"):
+        assert str(world.owner.id) not in owners
+        assert world.secret not in response.text
+
+
 def decides_only_the_callers_requests(world: World, role: str, response) -> None:
     """Only the owner's decision changes the owner's request (made last: the owner is
     the last role)."""
@@ -362,6 +373,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         _owner("/users/{owner}/following"), lists_only(lambda world: [world.people["follower"]])
     ),
     ("GET", "/me/follow-requests"): Row(_me("/me/follow-requests"), lists_the_callers_own_requests),
+    ("GET", "/feed"): Row(_me("/feed"), feeds_only_what_the_caller_may_see),
     ("POST", "/users/{user_id}/follow"): Row(
         _owner("/users/{owner}/follow"), is_a_relationship_and_nothing_more, mutates=True
     ),
@@ -437,6 +449,7 @@ PRIVATE_OWNER = {
     ("GET", "/users/{user_id}/followers"):              "403    200    403    404    404    200",
     ("GET", "/users/{user_id}/following"):              "403    200    403    404    404    200",
     ("GET", "/me/follow-requests"):                     "200    200    200    200    200    200",
+    ("GET", "/feed"):                                   "200    200    200    200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    200    404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    200    404    200    422",
     ("POST", "/users/{user_id}/block"):                 "200    200    200    200    200    422",
@@ -466,6 +479,7 @@ PUBLIC_OWNER = {
     ("GET", "/users/{user_id}/followers"):              "200    200    -      404    404    200",
     ("GET", "/users/{user_id}/following"):              "200    200    -      404    404    200",
     ("GET", "/me/follow-requests"):                     "200    200    -      200    200    200",
+    ("GET", "/feed"):                                   "200    200    -      200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    -      404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    -      404    200    422",
     ("POST", "/users/{user_id}/block"):                 "200    200    -      200    200    422",

@@ -17,6 +17,7 @@ import pytest
 
 from chalicelib.errors import RateLimited
 from chalicelib.graph.service import Graph
+from chalicelib.media.cache import MediaCache
 from chalicelib.media.service import MediaService, NewUpload
 from chalicelib.shards.connections import Databases
 from chalicelib.shards.routing import Router
@@ -51,6 +52,7 @@ def _service(settings, clients, router: Router) -> MediaService:
         s3=clients.s3,
         bucket=settings.bucket,
         limits=settings.limits,
+        media_cache=MediaCache(clients.redis, settings.feed.media_cache_seconds),
     )
 
 
