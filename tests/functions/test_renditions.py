@@ -26,6 +26,7 @@ from functions.thumbnail.renditions import (
     Rendered,
     render,
 )
+from tests.media.images import photo
 
 NAMES = ("large", "medium", "small", "square")
 PILLOW_FORMATS = {"jpeg": "JPEG", "webp": "WEBP"}
@@ -56,14 +57,6 @@ STORED_FROM_UPRIGHT = {
     8: Image.Transpose.ROTATE_270,
 }
 RED, WHITE, BLUE = (255, 0, 0), (255, 255, 255), (0, 0, 255)
-
-
-def photo(width: int, height: int) -> Image.Image:
-    """Photo-like content: a gradient, a vignette and sensor-like noise, one per channel."""
-    red = Image.linear_gradient("L").resize((width, height))
-    green = Image.radial_gradient("L").resize((width, height))
-    blue = Image.effect_noise((width, height), 24)
-    return Image.merge("RGB", (red, green, blue))
 
 
 def encoded(image: Image.Image, writer: str, **params: object) -> bytes:
