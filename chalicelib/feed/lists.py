@@ -151,10 +151,3 @@ class IdLists:
     ) -> bool:
         """Store a rebuilt list (newest first) unless a push or another rebuild came between."""
         return bool(self._store(keys=[key, marker], args=[token, ttl_seconds, *ids]))
-
-    def remove(self, key: str, ids: Iterable[int]) -> None:
-        """Take IDs out of a list (a deleted media, an unfollowed user's items)."""
-        with self._cache.pipeline(transaction=False) as pipe:
-            for item in ids:
-                pipe.lrem(key, 0, item)
-            pipe.execute()

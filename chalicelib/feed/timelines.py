@@ -109,10 +109,6 @@ class Timelines:
             redis_keys.feed(user_id), redis_keys.feed_rebuild(user_id), recent, self._settings.cap
         )
 
-    def forget(self, user_id: int, media_ids: Iterable[int]) -> None:
-        """Take media out of a user's feed (their owner deleted them, or was unfollowed)."""
-        self._lists.remove(redis_keys.feed(user_id), media_ids)
-
     def recent_media(self, owners: list[int], limit: int) -> list[int]:
         """The newest ready media of these owners, newest first: one query per physical
         database (each shard's part limited on its own, the whole merged here)."""

@@ -103,13 +103,8 @@ def _pages(router: Router, shard: int, table: str, grace_seconds: float) -> Iter
 
 def _settle_follows(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
     """Follows stored on `shard`: their index rows, checked on each target's shard."""
-    nowhere = [pair for pair in pairs if not router.holds(pair[1])]
-    if nowhere:  # a follow of an ID no shard of ours holds: no such user
-        report.follows_removed += router.run(
-            shard, lambda conn, s: _delete(conn, s, "follows", nowhere)
-        )
-        report.touched_users.update(source for source, _ in nowhere)
-        pairs = [pair for pair in pairs if pair not in set(nowhere)]
+    removed, pairs = _without_strangers(router, shard, "follows", pairs, other=1, report=report)
+    report.follows_removed += removed
     blocked_by_source = set(router.run(shard, lambda conn, s: _matching(conn, s, "blocks", pairs)))
     for target_shard, group in _by_shard(pairs, lambda pair: pair[1]).items():
         indexed = set(
@@ -151,13 +146,8 @@ def _settle_follows(router: Router, shard: int, pairs: list[Pair], report: Repai
 
 def _settle_followers(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
     """Follower rows stored on `shard`: removed where the follow they index is gone."""
-    nowhere = [pair for pair in pairs if not router.holds(pair[0])]
-    if nowhere:  # a follower no shard of ours holds: no follow can exist
-        report.followers_removed += router.run(
-            shard, lambda conn, s: _delete(conn, s, "followers", nowhere)
-        )
-        report.touched_users.update(target for _, target in nowhere)
-        pairs = [pair for pair in pairs if pair not in set(nowhere)]
+    removed, pairs = _without_strangers(router, shard, "followers", pairs, other=0, report=report)
+    report.followers_removed += removed
     for source_shard, group in _by_shard(pairs, lambda pair: pair[0]).items():
         followed = set(
             router.run(
@@ -177,9 +167,11 @@ def _settle_followers(router: Router, shard: int, pairs: list[Pair], report: Rep
 def _settle_requests(router: Router, shard: int, pairs: list[Pair], report: RepairReport) -> None:
     """Follow requests stored on `shard` (their targets'): removed across a block, or
     from an ID no shard of ours holds."""
-    nowhere = {pair for pair in pairs if not router.holds(pair[0])}
-    pairs = [pair for pair in pairs if pair not in nowhere]
-    blocked = nowhere | {
+    removed, pairs = _without_strangers(
+        router, shard, "follow_requests", pairs, other=0, report=report
+    )
+    report.requests_removed += removed
+    blocked = {
         (b, a)
         for a, b in router.run(shard, lambda conn, s: _matching(conn, s, "blocks", _swap(pairs)))
     }
@@ -191,6 +183,25 @@ def _settle_requests(router: Router, shard: int, pairs: list[Pair], report: Repa
         report.requests_removed += router.run(
             shard, lambda conn, s: _delete(conn, s, "follow_requests", sorted(blocked))
         )
+
+
+def _without_strangers(
+    router: Router,
+    shard: int,
+    table: str,
+    pairs: list[Pair],
+    *,
+    other: int,
+    report: RepairReport,
+) -> tuple[int, list[Pair]]:
+    """Delete the shard's rows whose other user (pair[other]) names no shard of ours
+    (no such user can exist); how many, and the pairs left."""
+    strangers = [pair for pair in pairs if not router.holds(pair[other])]
+    if not strangers:
+        return 0, pairs
+    removed = router.run(shard, lambda conn, s: _delete(conn, s, table, strangers))
+    report.touched_users.update(pair[1 - other] for pair in strangers)
+    return removed, [pair for pair in pairs if pair not in set(strangers)]
 
 
 def _by_shard(pairs: list[Pair], user: Callable[[Pair], int]) -> dict[int, list[Pair]]:

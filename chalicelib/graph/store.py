@@ -37,54 +37,44 @@ def _run(conn: Connection, statement: sql.Composable, values: Sequence[Any]) -> 
         return cursor.fetchall() if cursor.description else []
 
 
+def _on_pair(
+    template: str, conn: Connection, schema: sql.Identifier, edge: Edge, pair: tuple[int, int]
+) -> bool:
+    """Run a statement about one edge ({t}, {mine}, {theirs} filled in); whether it
+    returned a row."""
+    mine, theirs = _COLUMNS[edge]
+    statement = sql.SQL(template).format(
+        t=_table(schema, edge), mine=sql.Identifier(mine), theirs=sql.Identifier(theirs)
+    )
+    return bool(_run(conn, statement, list(pair)))
+
+
 def add(conn: Connection, schema: sql.Identifier, edge: Edge, owner: int, other: int) -> bool:
     """Store an edge; whether it was new."""
-    mine, theirs = _COLUMNS[edge]
-    return bool(
-        _run(
-            conn,
-            sql.SQL(
-                "INSERT INTO {t} ({mine}, {theirs}) VALUES (%s, %s) "
-                "ON CONFLICT DO NOTHING RETURNING 1"
-            ).format(
-                t=_table(schema, edge),
-                mine=sql.Identifier(mine),
-                theirs=sql.Identifier(theirs),
-            ),
-            [owner, other],
-        )
+    return _on_pair(
+        "INSERT INTO {t} ({mine}, {theirs}) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        conn,
+        schema,
+        edge,
+        (owner, other),
     )
 
 
 def remove(conn: Connection, schema: sql.Identifier, edge: Edge, owner: int, other: int) -> bool:
     """Delete an edge; whether there was one."""
-    mine, theirs = _COLUMNS[edge]
-    return bool(
-        _run(
-            conn,
-            sql.SQL("DELETE FROM {t} WHERE {mine} = %s AND {theirs} = %s RETURNING 1").format(
-                t=_table(schema, edge),
-                mine=sql.Identifier(mine),
-                theirs=sql.Identifier(theirs),
-            ),
-            [owner, other],
-        )
+    return _on_pair(
+        "DELETE FROM {t} WHERE {mine} = %s AND {theirs} = %s RETURNING 1",
+        conn,
+        schema,
+        edge,
+        (owner, other),
     )
 
 
 def exists(conn: Connection, schema: sql.Identifier, edge: Edge, owner: int, other: int) -> bool:
     """Whether the edge is stored."""
-    mine, theirs = _COLUMNS[edge]
-    return bool(
-        _run(
-            conn,
-            sql.SQL("SELECT 1 FROM {t} WHERE {mine} = %s AND {theirs} = %s").format(
-                t=_table(schema, edge),
-                mine=sql.Identifier(mine),
-                theirs=sql.Identifier(theirs),
-            ),
-            [owner, other],
-        )
+    return _on_pair(
+        "SELECT 1 FROM {t} WHERE {mine} = %s AND {theirs} = %s", conn, schema, edge, (owner, other)
     )
 
 

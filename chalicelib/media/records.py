@@ -398,18 +398,6 @@ def set_tags(
         )
 
 
-def tags_of(conn: Connection, schema: sql.Identifier, media_id: int) -> list[str]:
-    """Every tag of the media (caption and comments), once each."""
-    rows = _rows(
-        conn,
-        sql.SQL("SELECT DISTINCT tag FROM {s}.hashtags WHERE media_id = %s ORDER BY tag").format(
-            s=schema
-        ),
-        [media_id],
-    )
-    return [row[0] for row in rows]
-
-
 def many_query(schema: sql.Identifier, ids: list[int]) -> tuple[sql.Composable, list[Any]]:
     """The part, for one shard, of a query for many media rows (Router.query_shards)."""
     return (
@@ -417,18 +405,6 @@ def many_query(schema: sql.Identifier, ids: list[int]) -> tuple[sql.Composable, 
             s=schema, columns=_MEDIA_COLUMNS
         ),
         [ids],
-    )
-
-
-def liked_query(
-    schema: sql.Identifier, ids: list[int], user_id: int
-) -> tuple[sql.Composable, list[Any]]:
-    """The part, for one shard, of a query for which of the media the user likes."""
-    return (
-        sql.SQL("SELECT media_id FROM {s}.likes WHERE user_id = %s AND media_id = ANY(%s)").format(
-            s=schema
-        ),
-        [user_id, ids],
     )
 
 
