@@ -2,28 +2,30 @@
 
 Entry points (app.py, the Lambda handlers) build one `Clients` and pass what the
 domain needs; domain functions never build a client themselves.
+
+Every client is built at its first use, and the libraries behind it (boto3, redis-py)
+are imported then too: a Lambda's cold start pays only for what its first request uses.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
-from typing import Any
-
-import boto3
-import redis
-from botocore.config import Config
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
 from chalicelib.shards.connections import Databases
-from chalicelib.shards.routing import Router
-from chalicelib.shards.shard_map import CachedShardMap, ShardMapStore
+
+if TYPE_CHECKING:
+    import redis
+
+    from chalicelib.shards.routing import Router
+    from chalicelib.shards.shard_map import CachedShardMap, ShardMapStore
 
 # Fail fast: an API request has 29 s at most, and a slow dependency should shed, not pile up.
-_AWS_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}
-)
+_AWS_TIMEOUTS = {"connect_timeout": 2, "read_timeout": 5}
+_AWS_RETRIES = {"max_attempts": 3, "mode": "standard"}
+_REDIS_TIMEOUT_SECONDS = 2
 
 
 class Clients:
@@ -33,11 +35,14 @@ class Clients:
         self.settings = settings
 
     def _aws(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
         return boto3.session.Session().client(
             service,
             region_name=self.settings.region,
             endpoint_url=self.settings.endpoint_url,
-            config=_AWS_CONFIG,
+            config=Config(**_AWS_TIMEOUTS, retries=_AWS_RETRIES),
         )
 
     @cached_property
@@ -57,34 +62,78 @@ class Clients:
         return self._aws("dynamodb")
 
     @cached_property
+    def rds(self) -> Any:
+        return self._aws("rds")
+
+    @cached_property
+    def secrets(self) -> Any:
+        return self._aws("secretsmanager")
+
+    @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            str(self.settings.redis_url),
-            socket_timeout=2,
-            socket_connect_timeout=2,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-            health_check_interval=30,
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        s = self.settings
+        options: dict[str, Any] = {
+            "socket_timeout": _REDIS_TIMEOUT_SECONDS,
+            "socket_connect_timeout": _REDIS_TIMEOUT_SECONDS,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+        }
+        if s.redis_auth_secret_arn:
+            options["password"] = self.redis_auth_token()
+        if s.redis_cluster:
+            from redis.cluster import RedisCluster
+
+            # Cluster mode routes every command by its key's hash slot; the client's
+            # type is the same API, so the domain code does not know the difference.
+            return RedisCluster.from_url(str(s.redis_url), **options)  # type: ignore[return-value]
+        from redis import Redis
+
+        return Redis.from_url(str(s.redis_url), health_check_interval=30, **options)
+
+    def redis_auth_token(self) -> str:
+        """ElastiCache's AUTH token, read from its secret (see Settings)."""
+        secret = self.secrets.get_secret_value(SecretId=self.settings.redis_auth_secret_arn)
+        return json.loads(secret["SecretString"])["token"]
+
+    def database_token(self, host: str, port: int, user: str) -> str:
+        """An IAM auth token for one connection to RDS Proxy (signed here, no request)."""
+        return self.rds.generate_db_auth_token(
+            DBHostname=host, Port=port, DBUsername=user, Region=self.settings.region
         )
 
     @cached_property
     def databases(self) -> Databases:
-        return Databases({name: str(dsn) for name, dsn in self.settings.databases.items()})
+        s = self.settings
+        password = self.database_token if s.database_iam_auth else None
+        return Databases({name: str(dsn) for name, dsn in s.databases.items()}, password)
 
     @cached_property
     def admin_databases(self) -> Databases:
-        """Operators' connections: see Settings.admin_databases."""
+        """Operators' connections: see Settings.admin_databases. Straight to the databases
+        with their own credentials, so never through IAM tokens."""
         dsns = self.settings.admin_databases or self.settings.databases
-        return Databases({name: str(dsn) for name, dsn in dsns.items()})
+        password = None
+        if self.settings.database_iam_auth and not self.settings.admin_databases:
+            password = self.database_token
+        return Databases({name: str(dsn) for name, dsn in dsns.items()}, password)
 
     @cached_property
     def shard_map_store(self) -> ShardMapStore:
+        from chalicelib.shards.shard_map import ShardMapStore
+
         s = self.settings
         return ShardMapStore(s.shard_map_table, s.region, s.endpoint_url)
 
     @cached_property
     def shard_map(self) -> CachedShardMap:
+        from chalicelib.shards.shard_map import CachedShardMap
+
         return CachedShardMap(self.shard_map_store, self.settings.shard_map_ttl_seconds)
 
     @cached_property
     def router(self) -> Router:
+        from chalicelib.shards.routing import Router
+
         return Router(self.databases, self.shard_map)

@@ -102,7 +102,16 @@ class Settings(BaseSettings):
     logical_shards: int = Field(64, ge=1, le=8192)
     # How long a process trusts its copy of the shard map before reading it again.
     shard_map_ttl_seconds: float = Field(5.0, gt=0, le=300)
+    # Connect to the databases with IAM auth tokens instead of passwords (RDS Proxy's
+    # IAM authentication in AWS); the DSNs then name the user but hold no password.
+    database_iam_auth: bool = False
     redis_url: RedisDsn = RedisDsn("redis://127.0.0.1:6379/0")
+    # ElastiCache in cluster mode: the URL is the configuration endpoint and keys are
+    # spread over shards by hash slot (see chalicelib.redis_keys).
+    redis_cluster: bool = False
+    # The Secrets Manager secret holding the Redis AUTH token (JSON, key "token"); never
+    # an environment variable, so the token is not shown with the function's settings.
+    redis_auth_secret_arn: str = ""
 
     bucket: str = "photofeed-local-photos"
     uploads_queue_url: str = ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg2
@@ -17,11 +17,16 @@ class UnknownDatabase(KeyError):
     """Raised when a physical database name is not in the settings."""
 
 
+# (host, port, user) -> a password for this one connection, e.g. an IAM auth token.
+PasswordSource = Callable[[str, int, str], str]
+
+
 class Databases:
     """The physical databases of a deployment, by name."""
 
-    def __init__(self, dsns: dict[str, str]) -> None:
+    def __init__(self, dsns: dict[str, str], password: PasswordSource | None = None) -> None:
         self._dsns = dict(dsns)
+        self._password = password
         self._connections: dict[str, Connection] = {}
         # Lambda is single-threaded; `chalice local` serves requests on threads.
         self._locks = {name: threading.Lock() for name in self._dsns}
@@ -59,8 +64,15 @@ class Databases:
     def _connect(self, name: str) -> Connection:
         # No startup options: the statement timeout is the server's default (see
         # Settings.statement_timeout_ms), so poolers may hand this session to anyone.
+        dsn = self._dsns[name]
+        extra = {}
+        if self._password is not None:
+            # A token lives 15 minutes and is only checked at connect: one per connection.
+            parts = psycopg2.extensions.parse_dsn(dsn)
+            port = int(parts.get("port", 5432))
+            extra["password"] = self._password(parts["host"], port, parts["user"])
         return psycopg2.connect(
-            self._dsns[name], connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="photofeed"
+            dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="photofeed", **extra
         )
 
     def close(self) -> None:
