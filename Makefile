@@ -11,13 +11,14 @@ REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/t
 # pip's warnings about this machine's optional local package mirrors are noise.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup system-packages dev up down test lint format clean
+.PHONY: help setup system-packages dev up down test lint format package clean
 
 help:
 	@echo "make dev    set up, then run the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up, then run every test against a private stack"
 	@echo "make up     the stack in the background (make down stops it)"
 	@echo "make lint   ruff lint + format check"
+	@echo "make package  the AWS template and deployment zips in dist/ (STAGE=dev|prod)"
 
 setup: system-packages $(VENV)/.installed
 
@@ -61,6 +62,12 @@ lint: setup
 format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
+
+# The CloudFormation template (chalice package + deploy/) and the three Lambda zips, for
+# one stage, checked by cfn-lint. No AWS account needed; see docs/operations.md to deploy.
+STAGE ?= dev
+package: setup
+	@$(PY) -m deploy package --stage $(STAGE) --out dist
 
 # The suite starts a private stack of its own (tests/conftest.py) and stops it; ruff's
 # lint and format checks are tests of the suite too, so the exit status is the suite's.

@@ -13,9 +13,16 @@ from chalicelib.media.keys import ORIGINALS_PREFIX
 
 # A message that failed this many receives is poison: it goes to the dead-letter queue.
 MAX_RECEIVE_COUNT = 3
-# Lambda's timeouts; AWS asks for a visibility timeout of at least six times that.
+# Lambda's timeouts, and how long an event source waits to fill a batch. AWS asks for a
+# visibility timeout of at least six times the timeout plus that window.
 THUMBNAIL_TIMEOUT_SECONDS = 60
 FANOUT_TIMEOUT_SECONDS = 120
+BATCH_WINDOW_SECONDS = 1
+# A pending upload's original that nothing processed within this many days is removed
+# by the bucket's lifecycle: longer than a dead letter is kept, so a replay finds it.
+ABANDONED_UPLOAD_DAYS = 15
+# The tag an original carries from its upload until it is processed (see media.keys).
+PENDING_TAG = ("photofeed-state", "pending")
 # Dead letters are kept the longest SQS allows, for operators to inspect and redrive.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 
@@ -42,7 +49,7 @@ def _queue_pair(prefix: str, name: str, function_timeout: int) -> Template:
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": f"{prefix}-{name}",
-                "VisibilityTimeout": 6 * function_timeout,
+                "VisibilityTimeout": 6 * function_timeout + BATCH_WINDOW_SECONDS,
                 "SqsManagedSseEnabled": True,
                 "RedrivePolicy": {
                     "deadLetterTargetArn": _get_arn(f"{title}DeadLetterQueue"),
@@ -115,6 +122,23 @@ def _bucket(prefix: str) -> Template:
                         "AllowedHeaders": ["*"],
                         "MaxAge": 3000,
                     }
+                ]
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "Id": "abandoned-uploads",
+                        "Status": "Enabled",
+                        "Prefix": ORIGINALS_PREFIX,
+                        "TagFilters": [{"Key": PENDING_TAG[0], "Value": PENDING_TAG[1]}],
+                        "ExpirationInDays": ABANDONED_UPLOAD_DAYS,
+                    },
+                    {
+                        "Id": "incomplete-multipart-uploads",
+                        "Status": "Enabled",
+                        "Prefix": "",
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    },
                 ]
             },
             "NotificationConfiguration": {

@@ -104,6 +104,12 @@ def _bucket(s3: Any, p: dict[str, Any]) -> Attributes:
             "CORSRules": [_cors_rule(r) for r in p["CorsConfiguration"]["CorsRules"]]
         },
     )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [_lifecycle_rule(r) for r in p["LifecycleConfiguration"]["Rules"]]
+        },
+    )
     queues = p["NotificationConfiguration"]["QueueConfigurations"]
     s3.put_bucket_notification_configuration(
         Bucket=name,
@@ -116,6 +122,22 @@ def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
     """CloudFormation's spelling of a CORS rule, in the S3 API's spelling."""
     renamed = {"MaxAge": "MaxAgeSeconds"}
     return {renamed.get(key, key): value for key, value in rule.items()}
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's spelling of a lifecycle rule, in the S3 API's spelling."""
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters", [])]
+    if tags:
+        conditions = {"Prefix": rule["Prefix"], "Tags": tags}
+        selection = {"And": conditions} if len(tags) > 1 or rule["Prefix"] else {"Tag": tags[0]}
+    else:
+        selection = {"Prefix": rule["Prefix"]}
+    made: dict[str, Any] = {"ID": rule["Id"], "Status": rule["Status"], "Filter": selection}
+    if "ExpirationInDays" in rule:
+        made["Expiration"] = {"Days": rule["ExpirationInDays"]}
+    if "AbortIncompleteMultipartUpload" in rule:
+        made["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
+    return made
 
 
 def _queue_notification(q: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,12 @@ import boto3
 import pytest
 
 from chalicelib.resources import (
+    ABANDONED_UPLOAD_DAYS,
+    BATCH_WINDOW_SECONDS,
     DLQ_RETENTION_SECONDS,
     FANOUT_TIMEOUT_SECONDS,
     MAX_RECEIVE_COUNT,
+    PENDING_TAG,
     SETTINGS_FROM_RESOURCES,
     THUMBNAIL_TIMEOUT_SECONDS,
     service_resources,
@@ -85,6 +88,23 @@ def test_the_bucket_notifies_the_uploads_queue_of_created_originals_only(clients
     assert configuration.get("LambdaFunctionConfigurations", []) == []
 
 
+def test_the_bucket_expires_unprocessed_originals_after_dead_letters_are_gone(clients, private):
+    rules = clients.s3.get_bucket_lifecycle_configuration(Bucket=private["PHOTOFEED_BUCKET"])
+    by_id = {rule["ID"]: rule for rule in rules["Rules"]}
+
+    abandoned = by_id["abandoned-uploads"]
+    key, value = PENDING_TAG
+    assert abandoned["Filter"]["And"] == {
+        "Prefix": "originals/",
+        "Tags": [{"Key": key, "Value": value}],
+    }
+    assert abandoned["Expiration"]["Days"] == ABANDONED_UPLOAD_DAYS
+    # A dead letter is replayable for 14 days; its original must outlive it.
+    assert ABANDONED_UPLOAD_DAYS * 24 * 3600 > DLQ_RETENTION_SECONDS
+    multipart = by_id["incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
+    assert multipart == {"DaysAfterInitiation": 1}
+
+
 def test_the_bucket_accepts_browser_posts_from_any_origin(clients, private):
     cors = clients.s3.get_bucket_cors(Bucket=private["PHOTOFEED_BUCKET"])
 
@@ -109,7 +129,8 @@ def test_a_work_queue_redrives_to_its_dlq_and_outlives_its_function(
     redrive = json.loads(attributes["RedrivePolicy"])
     assert redrive["deadLetterTargetArn"] == _queue_arn(clients, private[dlq])
     assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
-    assert int(attributes["VisibilityTimeout"]) == 6 * function_timeout
+    # AWS's rule for an SQS event source: six times the timeout plus the batching window.
+    assert int(attributes["VisibilityTimeout"]) >= 6 * function_timeout + BATCH_WINDOW_SECONDS
 
 
 @pytest.mark.parametrize("dlq", ["PHOTOFEED_UPLOADS_DLQ_URL", "PHOTOFEED_FANOUT_DLQ_URL"])

@@ -1,0 +1,319 @@
+"""The three Lambdas (the API from `chalice package`, thumbnail and fanout from our zips),
+their settings, their least-privilege roles and their logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.media.keys import ORIGINALS_PREFIX, RENDITIONS_PREFIX
+from chalicelib.resources import (
+    BATCH_WINDOW_SECONDS,
+    FANOUT_TIMEOUT_SECONDS,
+    SETTINGS_FROM_RESOURCES,
+    THUMBNAIL_TIMEOUT_SECONDS,
+    bucket_arn,
+)
+from deploy.cfn import (
+    ARCHITECTURE,
+    PYTHON_311,
+    PYTHON_312,
+    Plan,
+    Runtime,
+    Template,
+    get_att,
+    ref,
+    sub,
+)
+from deploy.datastores import database_dsns, proxy_user_arns, redis_url
+from deploy.network import group_id, subnet_ids
+
+PARAMETERS: Template = {
+    "LogRetentionDays": {
+        "Type": "Number",
+        "Default": 30,
+        "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
+        "Description": "Days the functions' logs are kept",
+    },
+}
+
+# X-Ray and Lambda's network interfaces have no resource-level permissions: these
+# actions can only be granted on "*". Nothing else may be.
+WILDCARD_ACTIONS = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DeleteNetworkInterface",
+        "ec2:AssignPrivateIpAddresses",
+        "ec2:UnassignPrivateIpAddresses",
+    }
+)
+
+# What a DynamoDB table is used for, and the calls that needs (pynamodb describes a table
+# once per process to learn its keys).
+_TABLE_READ = ["dynamodb:DescribeTable", "dynamodb:GetItem"]
+_TABLE_WRITE = [*_TABLE_READ, "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+_QUEUE_CONSUME = [
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Function:
+    """One of the function Lambdas: its zip, entry point, event source and limits."""
+
+    role: str
+    queue: str
+    timeout: int
+    memory: int
+    batch_size: int
+    max_concurrency: int
+    runtime: Runtime
+
+    @property
+    def logical_id(self) -> str:
+        return f"{self.role.capitalize()}Function"
+
+    @property
+    def handler(self) -> str:
+        return f"functions.{self.role}.handler.lambda_handler"
+
+    @property
+    def zip_name(self) -> str:
+        return f"{self.role}.zip"
+
+
+FUNCTIONS = (
+    # Image work is CPU-bound: 2 GiB buys more than one vCPU. At most 50 at once, so a
+    # burst of uploads cannot exhaust the databases' connections.
+    Function(
+        role="thumbnail",
+        queue="UploadsQueue",
+        timeout=THUMBNAIL_TIMEOUT_SECONDS,
+        memory=2048,
+        batch_size=5,
+        max_concurrency=50,
+        runtime=PYTHON_312,
+    ),
+    Function(
+        role="fanout",
+        queue="FanoutQueue",
+        timeout=FANOUT_TIMEOUT_SECONDS,
+        memory=1024,
+        batch_size=10,
+        max_concurrency=100,
+        runtime=PYTHON_311,
+    ),
+)
+
+
+def environment(plan: Plan, service: str) -> dict[str, Any]:
+    """The settings every Lambda of the stage reads (chalicelib.config), for `service`."""
+    variables: dict[str, Any] = {
+        "PHOTOFEED_STAGE": plan.stage,
+        "PHOTOFEED_REGION": ref("AWS::Region"),
+        "PHOTOFEED_LOGICAL_SHARDS": str(plan.logical_shards),
+        "PHOTOFEED_DATABASES": database_dsns(plan),
+        "PHOTOFEED_DATABASE_IAM_AUTH": "true",
+        "PHOTOFEED_REDIS_URL": redis_url(),
+        "PHOTOFEED_REDIS_CLUSTER": "true",
+        "PHOTOFEED_REDIS_AUTH_SECRET_ARN": ref("RedisAuthSecret"),
+        "PHOTOFEED_PUBLIC_MEDIA_BASE_URL": sub("https://${Cdn.DomainName}/"),
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": "Photofeed",
+    }
+    for setting, (logical_id, attribute) in SETTINGS_FROM_RESOURCES.items():
+        variables[setting] = (
+            ref(logical_id) if attribute == "Ref" else get_att(logical_id, attribute)
+        )
+    return variables
+
+
+def vpc_config() -> Template:
+    return {"SubnetIds": subnet_ids(), "SecurityGroupIds": [group_id("Functions")]}
+
+
+def _log_group(plan: Plan, role: str) -> Template:
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": f"/aws/lambda/{plan.function_name(role)}",
+            "RetentionInDays": ref("LogRetentionDays"),
+        },
+    }
+
+
+def _allow(actions: list[str] | str, resources: list[Any] | Any) -> Template:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def _table_arn(logical_id: str) -> Template:
+    return get_att(logical_id, "Arn")
+
+
+def _objects(plan: Plan, prefix: str) -> str:
+    return f"{bucket_arn(plan.prefix)}/{prefix}*"
+
+
+def _common_statements(plan: Plan, role: str) -> list[Template]:
+    """What every Lambda of ours needs: its logs, traces, network, Redis, the databases
+    and the shard map."""
+    log_group = sub(
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        f"/aws/lambda/{plan.function_name(role)}:*"
+    )
+    return [
+        _allow(["logs:CreateLogStream", "logs:PutLogEvents"], log_group),
+        _allow(sorted(a for a in WILDCARD_ACTIONS if a.startswith("xray:")), "*"),
+        _allow(sorted(a for a in WILDCARD_ACTIONS if a.startswith("ec2:")), "*"),
+        _allow("secretsmanager:GetSecretValue", ref("RedisAuthSecret")),
+        _allow("rds-db:connect", proxy_user_arns(plan)),
+        _allow(_TABLE_READ, _table_arn("ShardMapTable")),
+    ]
+
+
+def api_statements(plan: Plan) -> list[Template]:
+    queues = [get_att(q, "Arn") for q in _QUEUES]
+    return [
+        *_common_statements(plan, "api"),
+        _allow(_TABLE_WRITE, [_table_arn("NameClaimsTable"), _table_arn("SessionsTable")]),
+        # The presigned POST is signed with the API's credentials: it may only put
+        # originals (tagged pending, see chalicelib.resources.PENDING_TAG).
+        _allow(["s3:PutObject", "s3:PutObjectTagging"], _objects(plan, ORIGINALS_PREFIX)),
+        _allow(
+            "s3:DeleteObject",
+            [_objects(plan, ORIGINALS_PREFIX), _objects(plan, RENDITIONS_PREFIX)],
+        ),
+        # /health: each dependency is asked something harmless.
+        _allow("s3:ListBucket", bucket_arn(plan.prefix)),
+        _allow("sqs:GetQueueAttributes", queues),
+        _allow("sns:GetTopicAttributes", ref("MediaEventsTopic")),
+        _allow("dynamodb:DescribeTable", [_table_arn(t) for t in _TABLES]),
+    ]
+
+
+def thumbnail_statements(plan: Plan) -> list[Template]:
+    return [
+        *_common_statements(plan, "thumbnail"),
+        _allow(_QUEUE_CONSUME, get_att("UploadsQueue", "Arn")),
+        _allow(_TABLE_WRITE, _table_arn("IdempotencyTable")),
+        _allow(
+            ["s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectTagging"],
+            _objects(plan, ORIGINALS_PREFIX),
+        ),
+        _allow(["s3:PutObject", "s3:DeleteObject"], _objects(plan, RENDITIONS_PREFIX)),
+        _allow("sns:Publish", ref("MediaEventsTopic")),
+    ]
+
+
+def fanout_statements(plan: Plan) -> list[Template]:
+    return [
+        *_common_statements(plan, "fanout"),
+        # Large audiences are cut into chunk messages sent back to the same queue.
+        _allow([*_QUEUE_CONSUME, "sqs:SendMessage"], get_att("FanoutQueue", "Arn")),
+        _allow(_TABLE_WRITE, _table_arn("IdempotencyTable")),
+    ]
+
+
+_QUEUES = ("UploadsQueue", "UploadsDeadLetterQueue", "FanoutQueue", "FanoutDeadLetterQueue")
+_TABLES = ("ShardMapTable", "NameClaimsTable", "SessionsTable", "IdempotencyTable")
+_STATEMENTS = {"thumbnail": thumbnail_statements, "fanout": fanout_statements}
+
+
+def _role(statements: list[Template], description: str) -> Template:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "Description": description,
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": "least-privilege",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": statements},
+                }
+            ],
+        },
+    }
+
+
+def function_resources(plan: Plan) -> Template:
+    made: Template = {}
+    for f in FUNCTIONS:
+        role_id = f"{f.role.capitalize()}Role"
+        made[role_id] = _role(_STATEMENTS[f.role](plan), f"Photofeed {plan.stage}: {f.role}")
+        made[f"{f.role.capitalize()}LogGroup"] = _log_group(plan, f.role)
+        made[f.logical_id] = {
+            "Type": "AWS::Serverless::Function",
+            "DependsOn": [f"{f.role.capitalize()}LogGroup"],
+            "Properties": {
+                "FunctionName": plan.function_name(f.role),
+                "Runtime": f.runtime.name,
+                "Architectures": [ARCHITECTURE],
+                "Handler": f.handler,
+                "CodeUri": f"./{f.zip_name}",
+                "MemorySize": f.memory,
+                "Timeout": f.timeout,
+                "Tracing": "Active",
+                "Role": get_att(role_id, "Arn"),
+                "VpcConfig": vpc_config(),
+                "Environment": {"Variables": environment(plan, f.role)},
+                "Events": {
+                    "Queue": {
+                        "Type": "SQS",
+                        "Properties": {
+                            "Queue": get_att(f.queue, "Arn"),
+                            "BatchSize": f.batch_size,
+                            "MaximumBatchingWindowInSeconds": BATCH_WINDOW_SECONDS,
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                            # Not reserved concurrency: throttled SQS deliveries would
+                            # count as receives and dead-letter healthy messages.
+                            "ScalingConfig": {"MaximumConcurrency": f.max_concurrency},
+                        },
+                    }
+                },
+            },
+        }
+    return made
+
+
+def api_overrides(plan: Plan) -> Template:
+    """What the template adds to the resources `chalice package` generates for the API."""
+    return {
+        "ApiLogGroup": _log_group(plan, "api"),
+        "APIHandler": {
+            "DependsOn": ["ApiLogGroup"],
+            "Properties": {
+                "FunctionName": plan.function_name("api"),
+                "VpcConfig": vpc_config(),
+                "Environment": {"Variables": environment(plan, "api")},
+            },
+        },
+        # Chalice's own policy grants logs on every group and nothing we use: replaced.
+        "DefaultRole": {
+            "Properties": {
+                "Policies": [
+                    {
+                        "PolicyName": "least-privilege",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": api_statements(plan),
+                        },
+                    }
+                ]
+            }
+        },
+    }
