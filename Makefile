@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt
+REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/thumbnail/requirements.txt functions/fanout/requirements.txt functions/ops/requirements.txt
 # pip's warnings about this machine's optional local package mirrors are noise.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
@@ -18,7 +18,7 @@ help:
 	@echo "make test   set up, then run every test against a private stack"
 	@echo "make up     the stack in the background (make down stops it)"
 	@echo "make lint   ruff lint + format check"
-	@echo "make package  the AWS template and deployment zips in dist/ (STAGE=dev|prod)"
+	@echo "make package  the AWS template and zips in dist/ (STAGE=dev|prod DATABASES=db0,db1)"
 
 setup: system-packages $(VENV)/.installed
 
@@ -66,8 +66,9 @@ format: setup
 # The CloudFormation template (chalice package + deploy/) and the three Lambda zips, for
 # one stage, checked by cfn-lint. No AWS account needed; see docs/operations.md to deploy.
 STAGE ?= dev
+DATABASES ?= db0,db1
 package: setup
-	@$(PY) -m deploy package --stage $(STAGE) --out dist
+	@$(PY) -m deploy package --stage $(STAGE) --databases $(DATABASES) --out dist
 
 # The suite starts a private stack of its own (tests/conftest.py) and stops it; ruff's
 # lint and format checks are tests of the suite too, so the exit status is the suite's.

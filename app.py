@@ -12,13 +12,14 @@ from chalicelib.config import get_settings
 from chalicelib.feed.routes import routes as feed
 from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
-from chalicelib.observability import powertools
+from chalicelib.observability import DeferredTracer, logs_and_metrics
 from chalicelib.ops.routes import routes as operations
 from chalicelib.users.routes import routes as users
 
 SERVICE = "api"
 settings = get_settings()
-logger, metrics, tracer = powertools(SERVICE)
+logger, metrics = logs_and_metrics(SERVICE)
+tracer = DeferredTracer(SERVICE)
 
 app = Chalice(app_name="photofeed")
 app.register_middleware(

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
-from chalicelib.shards.connections import Databases
+from chalicelib.shards.connections import Databases, PasswordSource
 
 if TYPE_CHECKING:
     import redis
@@ -85,9 +85,12 @@ class Clients:
         if s.redis_cluster:
             from redis.cluster import RedisCluster
 
-            # Cluster mode routes every command by its key's hash slot; the client's
-            # type is the same API, so the domain code does not know the difference.
-            return RedisCluster.from_url(str(s.redis_url), **options)  # type: ignore[return-value]
+            from chalicelib.redis_client import LazyCluster
+
+            # Cluster mode routes every command by its key's hash slot, behind the same
+            # API: the domain code does not know the difference (see redis_client).
+            url = str(s.redis_url)
+            return LazyCluster(lambda: RedisCluster.from_url(url, **options))  # type: ignore[return-value]
         from redis import Redis
 
         return Redis.from_url(str(s.redis_url), health_check_interval=30, **options)
@@ -111,13 +114,29 @@ class Clients:
 
     @cached_property
     def admin_databases(self) -> Databases:
-        """Operators' connections: see Settings.admin_databases. Straight to the databases
-        with their own credentials, so never through IAM tokens."""
-        dsns = self.settings.admin_databases or self.settings.databases
-        password = None
-        if self.settings.database_iam_auth and not self.settings.admin_databases:
-            password = self.database_token
-        return Databases({name: str(dsn) for name, dsn in dsns.items()}, password)
+        """Operators' connections (see Settings.admin_databases): straight to the
+        databases with their own credentials when set, else the application's."""
+        s = self.settings
+        if not s.admin_databases:
+            dsns = {name: str(dsn) for name, dsn in s.databases.items()}
+            return Databases(dsns, self.database_token if s.database_iam_auth else None)
+        dsns = {name: str(dsn) for name, dsn in s.admin_databases.items()}
+        password = self._secret_passwords(dsns) if s.admin_database_secrets else None
+        return Databases(dsns, password)
+
+    def _secret_passwords(self, dsns: dict[str, str]) -> PasswordSource:
+        """Each database's password, read from its secret at every new connection (so a
+        rotated password is picked up)."""
+        from psycopg2.extensions import parse_dsn
+
+        secrets = self.settings.admin_database_secrets
+        by_host = {parse_dsn(dsn)["host"]: secrets[name] for name, dsn in dsns.items()}
+
+        def password(host: str, port: int, user: str) -> str:
+            secret = self.secrets.get_secret_value(SecretId=by_host[host])
+            return json.loads(secret["SecretString"])["password"]
+
+        return password
 
     @cached_property
     def shard_map_store(self) -> ShardMapStore:

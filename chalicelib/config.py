@@ -7,24 +7,74 @@ from it; nothing else in chalicelib reads `os.environ`.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, TypeVar, get_origin
 
-from pydantic import Field, HttpUrl, PostgresDsn, RedisDsn, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PostgresDsn,
+    RedisDsn,
+    field_validator,
+)
 
 Stage = Literal["local", "dev", "prod"]
 
 MiB = 1024 * 1024
 
+S = TypeVar("S", bound="EnvSettings")
 
-class Limits(BaseSettings):
+
+class EnvSettings(BaseModel):
+    """Settings read from the variables named `env_prefix` + a field's name, in any case,
+    as pydantic-settings reads them (without its cost at every cold start): dicts and
+    nested settings as JSON, the rest as text that the fields convert and check. Nested
+    settings without a variable of their own read theirs."""
+
+    # As pydantic-settings has it; any other PHOTOFEED_* variable is never read.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    env_prefix: ClassVar[str] = ""
+
+    @classmethod
+    def from_env(cls: type[S]) -> S:
+        """Read these settings from this process's environment."""
+        environ = {name.lower(): value for name, value in os.environ.items()}
+        values: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            value = environ.get(f"{cls.env_prefix}{name}".lower())
+            if value is not None:
+                values[name] = _decoded(value) if _is_structured(field.annotation) else value
+            elif _is_settings(field.annotation):
+                values[name] = field.annotation.from_env()
+        return cls.model_validate(values)
+
+
+def _is_settings(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, EnvSettings)
+
+
+def _is_structured(annotation: Any) -> bool:
+    return get_origin(annotation) in (dict, list) or _is_settings(annotation)
+
+
+def _decoded(value: str) -> Any:
+    # Not JSON: the text goes on as it is, for the field to refuse.
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class Limits(EnvSettings):
     """Sizes and counts the service refuses to exceed."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_LIMIT_", frozen=True)
+    env_prefix = "PHOTOFEED_LIMIT_"
 
     # API Gateway accepts 10 MB; no JSON request of ours needs more than a caption.
     max_request_body_bytes: int = Field(64 * 1024, ge=1024, le=10 * MiB)
@@ -43,10 +93,10 @@ class Limits(BaseSettings):
     max_page_size: int = Field(50, ge=1)
 
 
-class AuthSettings(BaseSettings):
+class AuthSettings(EnvSettings):
     """Sessions, login throttling and what counts as an active user."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_AUTH_", frozen=True)
+    env_prefix = "PHOTOFEED_AUTH_"
 
     session_ttl_days: float = Field(30, gt=0, le=365)
     # How long a session lives in Redis before DynamoDB is asked again; a revocation
@@ -61,10 +111,10 @@ class AuthSettings(BaseSettings):
     active_window_days: float = Field(7, gt=0, le=90)
 
 
-class FeedSettings(BaseSettings):
+class FeedSettings(EnvSettings):
     """Home feeds and fan-out."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_FEED_", frozen=True)
+    env_prefix = "PHOTOFEED_FEED_"
 
     # Entries a feed keeps (Mastodon and Twitter settled on 800).
     cap: int = Field(800, ge=50, le=5000)
@@ -81,10 +131,10 @@ class FeedSettings(BaseSettings):
     media_cache_seconds: int = Field(300, ge=1)
 
 
-class Settings(BaseSettings):
+class Settings(EnvSettings):
     """Stage, endpoints, resource names and limits of one Photofeed deployment."""
 
-    model_config = SettingsConfigDict(env_prefix="PHOTOFEED_", frozen=True, extra="ignore")
+    env_prefix = "PHOTOFEED_"
 
     stage: Stage = "local"
     region: str = "us-east-1"
@@ -97,6 +147,10 @@ class Settings(BaseSettings):
     # the databases rather than through the proxy, with no statement timeout (e.g.
     # `?options=-c%20statement_timeout%3D0`). Empty: operators use `databases`.
     admin_databases: dict[str, PostgresDsn] = Field(default_factory=dict)
+    # Physical database name -> the Secrets Manager secret (JSON with "password") of the
+    # user `admin_databases` names: passwords are read when connecting, never kept in
+    # the environment (the operators' Lambda in AWS).
+    admin_database_secrets: dict[str, str] = Field(default_factory=dict)
     # How many logical shards there are (of the 8192 an ID can name). Fixed at the
     # first `db migrate`: the shard map records it and later runs must agree.
     logical_shards: int = Field(64, ge=1, le=8192)
@@ -166,11 +220,6 @@ class Settings(BaseSettings):
     def endpoint_url(self) -> str | None:
         """The AWS endpoint as boto3 wants it (no trailing slash), or None in AWS."""
         return str(self.aws_endpoint_url).rstrip("/") if self.aws_endpoint_url else None
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        """Read the settings of this process from its environment."""
-        return cls()
 
 
 @lru_cache(maxsize=1)

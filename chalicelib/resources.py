@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.media.keys import ORIGINALS_PREFIX
+from chalicelib.media.keys import ORIGINALS_PREFIX, PENDING_TAG
 
 # A message that failed this many receives is poison: it goes to the dead-letter queue.
 MAX_RECEIVE_COUNT = 3
@@ -21,8 +21,6 @@ BATCH_WINDOW_SECONDS = 1
 # A pending upload's original that nothing processed within this many days is removed
 # by the bucket's lifecycle: longer than a dead letter is kept, so a replay finds it.
 ABANDONED_UPLOAD_DAYS = 15
-# The tag an original carries from its upload until it is processed (see media.keys).
-PENDING_TAG = ("photofeed-state", "pending")
 # Dead letters are kept the longest SQS allows, for operators to inspect and redrive.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 

@@ -147,14 +147,14 @@ def _compile_zip(path: Path, scratch: Path) -> None:
 
 
 def _zip(directory: Path, dest: Path) -> None:
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(directory.rglob("*")):
             if path.is_dir():
                 continue
             info = zipfile.ZipInfo(str(path.relative_to(directory)), date_time=_EPOCH)
             info.external_attr = (0o755 if os.access(path, os.X_OK) else 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
+            archive.writestr(info, path.read_bytes())
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:

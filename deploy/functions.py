@@ -25,8 +25,14 @@ from deploy.cfn import (
     ref,
     sub,
 )
-from deploy.datastores import database_dsns, proxy_user_arns, redis_url
-from deploy.network import group_id, subnet_ids
+from deploy.datastores import (
+    DATABASE_NAME,
+    DATABASE_USER,
+    database_dsns,
+    proxy_user_arns,
+    redis_url,
+)
+from deploy.network import POSTGRES_PORT, group_id, subnet_ids
 
 PARAMETERS: Template = {
     "LogRetentionDays": {
@@ -68,12 +74,15 @@ class Function:
     """One of the function Lambdas: its zip, entry point, event source and limits."""
 
     role: str
-    queue: str
     timeout: int
     memory: int
-    batch_size: int
-    max_concurrency: int
     runtime: Runtime
+    # The queue it consumes (None: invoked by operators only), in batches of this size,
+    # by at most this many instances at once.
+    queue: str | None = None
+    batch_size: int = 0
+    max_concurrency: int = 0
+    security_group: str = "Functions"
 
     @property
     def logical_id(self) -> str:
@@ -109,6 +118,15 @@ FUNCTIONS = (
         max_concurrency=100,
         runtime=PYTHON_311,
     ),
+    # Operators' commands (migrations, shard moves, repairs) inside the VPC: Lambda's
+    # longest timeout; straight to the databases, as the Operators group may.
+    Function(
+        role="ops",
+        timeout=900,
+        memory=1024,
+        runtime=PYTHON_311,
+        security_group="Operators",
+    ),
 )
 
 
@@ -134,8 +152,8 @@ def environment(plan: Plan, service: str) -> dict[str, Any]:
     return variables
 
 
-def vpc_config() -> Template:
-    return {"SubnetIds": subnet_ids(), "SecurityGroupIds": [group_id("Functions")]}
+def vpc_config(security_group: str = "Functions") -> Template:
+    return {"SubnetIds": subnet_ids(), "SecurityGroupIds": [group_id(security_group)]}
 
 
 def _log_group(plan: Plan, role: str) -> Template:
@@ -220,9 +238,42 @@ def fanout_statements(plan: Plan) -> list[Template]:
     ]
 
 
+def ops_statements(plan: Plan) -> list[Template]:
+    return [
+        *_common_statements(plan, "ops"),
+        # Migrations create the shard map; moves rewrite it with conditional writes.
+        _allow(_TABLE_WRITE, _table_arn("ShardMapTable")),
+        _allow(
+            "secretsmanager:GetSecretValue",
+            [ref(f"{Plan.database_id(name)}Secret") for name in plan.databases],
+        ),
+    ]
+
+
+def ops_environment(plan: Plan) -> dict[str, Any]:
+    """Operators connect to the instances themselves, with no statement timeout."""
+    dsns = ", ".join(
+        f'"{name}": "postgresql://{DATABASE_USER}@${{{Plan.database_id(name)}.Endpoint.Address}}'
+        f':{POSTGRES_PORT}/{DATABASE_NAME}?sslmode=require&options=-c%20statement_timeout%3D0"'
+        for name in plan.databases
+    )
+    secrets = ", ".join(
+        f'"{name}": "${{{Plan.database_id(name)}Secret}}"' for name in plan.databases
+    )
+    return {
+        **environment(plan, "ops"),
+        "PHOTOFEED_ADMIN_DATABASES": sub("{" + dsns + "}"),
+        "PHOTOFEED_ADMIN_DATABASE_SECRETS": sub("{" + secrets + "}"),
+    }
+
+
 _QUEUES = ("UploadsQueue", "UploadsDeadLetterQueue", "FanoutQueue", "FanoutDeadLetterQueue")
 _TABLES = ("ShardMapTable", "NameClaimsTable", "SessionsTable", "IdempotencyTable")
-_STATEMENTS = {"thumbnail": thumbnail_statements, "fanout": fanout_statements}
+_STATEMENTS = {
+    "thumbnail": thumbnail_statements,
+    "fanout": fanout_statements,
+    "ops": ops_statements,
+}
 
 
 def _role(statements: list[Template], description: str) -> Template:
@@ -256,36 +307,40 @@ def function_resources(plan: Plan) -> Template:
         role_id = f"{f.role.capitalize()}Role"
         made[role_id] = _role(_STATEMENTS[f.role](plan), f"Photofeed {plan.stage}: {f.role}")
         made[f"{f.role.capitalize()}LogGroup"] = _log_group(plan, f.role)
+        properties: Template = {
+            "FunctionName": plan.function_name(f.role),
+            "Runtime": f.runtime.name,
+            "Architectures": [ARCHITECTURE],
+            "Handler": f.handler,
+            "CodeUri": f"./{f.zip_name}",
+            "MemorySize": f.memory,
+            "Timeout": f.timeout,
+            "Tracing": "Active",
+            "Role": get_att(role_id, "Arn"),
+            "VpcConfig": vpc_config(f.security_group),
+            "Environment": {
+                "Variables": ops_environment(plan) if f.role == "ops" else environment(plan, f.role)
+            },
+        }
+        if f.queue:
+            properties["Events"] = {
+                "Queue": {
+                    "Type": "SQS",
+                    "Properties": {
+                        "Queue": get_att(f.queue, "Arn"),
+                        "BatchSize": f.batch_size,
+                        "MaximumBatchingWindowInSeconds": BATCH_WINDOW_SECONDS,
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        # Not reserved concurrency: throttled SQS deliveries would
+                        # count as receives and dead-letter healthy messages.
+                        "ScalingConfig": {"MaximumConcurrency": f.max_concurrency},
+                    },
+                }
+            }
         made[f.logical_id] = {
             "Type": "AWS::Serverless::Function",
             "DependsOn": [f"{f.role.capitalize()}LogGroup"],
-            "Properties": {
-                "FunctionName": plan.function_name(f.role),
-                "Runtime": f.runtime.name,
-                "Architectures": [ARCHITECTURE],
-                "Handler": f.handler,
-                "CodeUri": f"./{f.zip_name}",
-                "MemorySize": f.memory,
-                "Timeout": f.timeout,
-                "Tracing": "Active",
-                "Role": get_att(role_id, "Arn"),
-                "VpcConfig": vpc_config(),
-                "Environment": {"Variables": environment(plan, f.role)},
-                "Events": {
-                    "Queue": {
-                        "Type": "SQS",
-                        "Properties": {
-                            "Queue": get_att(f.queue, "Arn"),
-                            "BatchSize": f.batch_size,
-                            "MaximumBatchingWindowInSeconds": BATCH_WINDOW_SECONDS,
-                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                            # Not reserved concurrency: throttled SQS deliveries would
-                            # count as receives and dead-letter healthy messages.
-                            "ScalingConfig": {"MaximumConcurrency": f.max_concurrency},
-                        },
-                    }
-                },
-            },
+            "Properties": properties,
         }
     return made
 

@@ -167,7 +167,8 @@ def alarms(plan: Plan) -> list[Alarm]:
             5,
             period=300,
         )
-        for role in ("api", *(f.role for f in FUNCTIONS))
+        # The operators' Lambda answers its failures to the operator instead.
+        for role in ("api", *(f.role for f in FUNCTIONS if f.queue))
     ]
     return made
 
@@ -194,10 +195,11 @@ def _search(title: str, expression: str, width: int = 8) -> Template:
 
 
 def _redis_search(plan: Plan, name: str, stat: str) -> str:
-    """Every node of the replication group (their IDs are made by ElastiCache)."""
+    """Every node of the replication group: their IDs (`photofeed-dev-0001-001`) are made
+    by ElastiCache, so the name is matched by its words, not quoted as a whole."""
     return (
         f'SEARCH(\'{{AWS/ElastiCache,CacheClusterId,CacheNodeId}} MetricName="{name}" '
-        f"CacheClusterId=\"{plan.prefix}\"', '{stat}', 60)"
+        f"CacheClusterId={plan.prefix}', '{stat}', 60)"
     )
 
 

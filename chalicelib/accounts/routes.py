@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from chalicelib.accounts.service import Caller, NewAccount
 from chalicelib.api.deps import get_accounts, get_profiles
 from chalicelib.api.errors import Conflict, TooManyRequests, Unauthorized
-from chalicelib.api.models import MAX_EMAIL_CHARS, MAX_USERNAME_CHARS, USERNAME_PATTERN, Email, Id
+from chalicelib.api.models import (
+    MAX_EMAIL_CHARS,
+    MAX_USERNAME_CHARS,
+    USERNAME_PATTERN,
+    ApiModel,
+    Email,
+    Id,
+)
 from chalicelib.api.routing import Routes, source_address
 from chalicelib.errors import RateLimited, Unauthenticated
 from chalicelib.observability import count
 from chalicelib.users.routes import MeOut, me_out
+
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Caller
 
 routes = Routes("accounts")
 
@@ -24,7 +34,7 @@ MAX_PASSWORD_CHARS = 1024
 NO_NUL = r"^[^\x00]*$"
 
 
-class NewAccountBody(BaseModel):
+class NewAccountBody(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(
@@ -38,7 +48,7 @@ class NewAccountBody(BaseModel):
     )
 
 
-class LoginBody(BaseModel):
+class LoginBody(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     login: str = Field(
@@ -50,7 +60,7 @@ class LoginBody(BaseModel):
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS, pattern=NO_NUL)
 
 
-class SessionOut(BaseModel):
+class SessionOut(ApiModel):
     """A new session: send `token` as `Authorization: Bearer <token>`. It is shown once."""
 
     model_config = ConfigDict(title="Session")
@@ -60,7 +70,7 @@ class SessionOut(BaseModel):
     expires_at: datetime
 
 
-class AccountOut(BaseModel):
+class AccountOut(ApiModel):
     """A new account, and a session for it."""
 
     model_config = ConfigDict(title="Account")
@@ -88,6 +98,9 @@ def _session_out(session) -> SessionOut:
 )
 def sign_up(body: NewAccountBody) -> AccountOut:
     """Sign up: a new account, and a session for it."""
+    # The domain's modules load with the first request that needs them (see api.deps).
+    from chalicelib.accounts.service import NewAccount  # noqa: PLC0415
+
     user_id, session = get_accounts().sign_up(NewAccount(body.username, body.email, body.password))
     count("SignUps")
     return AccountOut(

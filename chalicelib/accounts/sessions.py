@@ -26,6 +26,7 @@ from pynamodb.models import Model
 from chalicelib import redis_keys
 from chalicelib.dynamo import bind, unavailable
 from chalicelib.errors import DependencyUnavailable, Unauthenticated
+from chalicelib.redis_client import REDIS_ERRORS
 
 TOKEN_PREFIX = "pf_"  # noqa: S105 (a prefix that makes leaked tokens easy to scan for)
 _TOKEN_BYTES = 32  # 256 bits
@@ -122,14 +123,14 @@ class Sessions:
             raise unavailable(exc, self._table) from exc
         try:
             self._cache.set(redis_keys.session(digest), _REVOKED, ex=self._cache_seconds)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             # The cached entry would outlive the item for a few minutes: make the client retry.
             raise DependencyUnavailable("the session cache did not answer; retry") from exc
 
     def _cached(self, digest: str) -> str | None:
         try:
             value = self._cache.get(redis_keys.session(digest))
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("session cache unavailable; reading DynamoDB", exc_info=True)
             return None
         return value.decode() if value is not None else None
@@ -152,7 +153,7 @@ class Sessions:
             self._cache.set(
                 redis_keys.session(digest), f"{user_id}:{expires_at}", nx=True, ex=seconds
             )
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("session cache unavailable; not caching", exc_info=True)
 
 

@@ -17,6 +17,7 @@ import redis
 
 from chalicelib import redis_keys
 from chalicelib.errors import RateLimited
+from chalicelib.redis_client import REDIS_ERRORS, run_scripts
 
 _log = logging.getLogger(__name__)
 # KEYS: a counter. ARGV: the window. The window starts at the first failure; a counter
@@ -54,7 +55,7 @@ class LoginThrottle:
                     pipe.get(key)
                     pipe.pttl(key)
                 replies = pipe.execute()
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("login throttle unavailable; letting the attempt through", exc_info=True)
             return
         for index, (scope, limit) in enumerate(self._limits.items()):
@@ -68,18 +69,16 @@ class LoginThrottle:
     def failed(self, account: str, address: str) -> None:
         """Count a failed attempt against both the account and the address."""
         try:
-            with self._cache.pipeline(transaction=False) as pipe:
-                for key in self._keys(account, address).values():
-                    self._failed(keys=[key], args=[self._window], client=pipe)
-                pipe.execute()
-        except redis.RedisError:
+            keys = self._keys(account, address).values()
+            run_scripts(self._cache, [(self._failed, [key], [self._window]) for key in keys])
+        except REDIS_ERRORS:
             _log.warning("login throttle unavailable; failure not counted", exc_info=True)
 
     def succeeded(self, account: str) -> None:
         """Forget the account's failures (the address's stay counted)."""
         try:
             self._cache.delete(redis_keys.login_failures_by_account(account.lower()))
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("login throttle unavailable; failures not cleared", exc_info=True)
 
     def _keys(self, account: str, address: str) -> dict[str, str]:

@@ -1,58 +1,76 @@
-"""What the API's views share, built once per process (a Lambda container)."""
+"""What the API's views share, built once per process (a Lambda container).
+
+Each is built at its first use, and its modules (with redis-py, PynamoDB, psycopg2 and
+argon2 behind them) are imported then too: a cold start pays only for the routes, and
+the first request for what it uses.
+"""
+
+# Imports at first use, on purpose (see above).
+# ruff: noqa: PLC0415
 
 from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import redis
-
-from chalicelib.accounts.claims import NameClaims
-from chalicelib.accounts.service import Accounts, name_holder
-from chalicelib.accounts.sessions import Sessions
-from chalicelib.accounts.throttle import LoginThrottle
-from chalicelib.clients import Clients
 from chalicelib.config import get_settings
-from chalicelib.feed.reader import FeedReader
-from chalicelib.feed.shedding import LoadShedding
-from chalicelib.feed.timelines import Timelines, timelines_of
-from chalicelib.graph.service import Graph
-from chalicelib.media.cache import MediaCache
-from chalicelib.media.service import MediaService
-from chalicelib.users.activity import Activity
-from chalicelib.users.counters import Counters
-from chalicelib.users.profiles import Profiles
+
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Accounts
+    from chalicelib.clients import Clients
+    from chalicelib.feed.reader import FeedReader
+    from chalicelib.feed.timelines import Timelines
+    from chalicelib.graph.service import Graph
+    from chalicelib.media.cache import MediaCache
+    from chalicelib.media.service import MediaService
+    from chalicelib.users.counters import Counters
+    from chalicelib.users.profiles import Profiles
 
 
 @lru_cache(maxsize=1)
 def get_clients() -> Clients:
     """The process's clients, built lazily from its settings."""
+    from chalicelib.clients import Clients
+
     return Clients(get_settings())
 
 
 @lru_cache(maxsize=1)
 def get_counters() -> Counters:
+    from chalicelib.users.counters import Counters
+
     clients = get_clients()
     return Counters(clients.redis, clients.router)
 
 
 @lru_cache(maxsize=1)
 def get_graph() -> Graph:
+    from chalicelib.graph.service import Graph
+
     return Graph(get_clients().router, get_counters(), followed=_merge_into_feed)
 
 
 def _merge_into_feed(source: int, target: int) -> None:
     """A new follow: the follower's feed takes in the followed user's recent media (a
     feed that Redis cannot reach now is rebuilt, with them, when next read)."""
+    from chalicelib.redis_client import REDIS_ERRORS
+
     try:
         get_timelines().merge_owner(source, target)
-    except redis.RedisError:
+    except REDIS_ERRORS:
         logging.getLogger(__name__).warning("feed merge skipped", exc_info=True)
 
 
 @lru_cache(maxsize=1)
 def get_accounts() -> Accounts:
     """Sign-up, log-in and authentication, with their tables and caches."""
+    from chalicelib.accounts.claims import NameClaims
+    from chalicelib.accounts.service import Accounts, name_holder
+    from chalicelib.accounts.sessions import Sessions
+    from chalicelib.accounts.throttle import LoginThrottle
+    from chalicelib.users.activity import Activity
+
     clients = get_clients()
     settings = clients.settings
     auth = settings.auth
@@ -85,12 +103,16 @@ def get_accounts() -> Accounts:
 
 @lru_cache(maxsize=1)
 def get_profiles() -> Profiles:
+    from chalicelib.users.profiles import Profiles
+
     clients = get_clients()
     return Profiles(clients.router, get_graph(), get_counters(), get_accounts().claims)
 
 
 @lru_cache(maxsize=1)
 def get_media() -> MediaService:
+    from chalicelib.media.service import MediaService
+
     clients = get_clients()
     settings = clients.settings
     return MediaService(
@@ -106,18 +128,25 @@ def get_media() -> MediaService:
 
 @lru_cache(maxsize=1)
 def get_media_cache() -> MediaCache:
+    from chalicelib.media.cache import MediaCache
+
     clients = get_clients()
     return MediaCache(clients.redis, clients.settings.feed.media_cache_seconds)
 
 
 @lru_cache(maxsize=1)
 def get_timelines() -> Timelines:
+    from chalicelib.feed.timelines import timelines_of
+
     clients = get_clients()
     return timelines_of(clients)
 
 
 @lru_cache(maxsize=1)
 def get_feed() -> FeedReader:
+    from chalicelib.feed.reader import FeedReader
+    from chalicelib.feed.shedding import LoadShedding
+
     clients = get_clients()
     return FeedReader(
         router=clients.router,

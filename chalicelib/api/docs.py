@@ -7,7 +7,6 @@ from typing import Any
 
 from chalice import Chalice
 
-from chalicelib.api.openapi import openapi_document
 from chalicelib.api.routing import Authenticate, Operation, Routes
 
 API_TITLE = "Photofeed API"
@@ -35,6 +34,9 @@ class Api:
         return [op for routes in self._routes for op in routes.operations]
 
     def document(self) -> dict[str, Any]:
+        # Built when asked for (pydantic's JSON Schema with it), not at a cold start.
+        from chalicelib.api.openapi import openapi_document  # noqa: PLC0415
+
         return openapi_document(self.operations, title=API_TITLE, version=API_VERSION)
 
     def register_document_route(self) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from chalicelib import errors as domain
+from chalicelib.api.models import ApiModel
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(ApiModel):
     model_config = ConfigDict(title="ErrorDetail")
 
     code: str
@@ -23,7 +24,7 @@ class ErrorDetail(BaseModel):
     details: Any = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ApiModel):
     """The body of every 4xx and 5xx answer."""
 
     model_config = ConfigDict(title="Error")

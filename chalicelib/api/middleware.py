@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Response
 from chalice.app import ChaliceUnhandledError, Request
 
 from chalicelib.api import errors
 from chalicelib.api.routing import error_response
-from chalicelib.observability import metrics_held
+from chalicelib.observability import DeferredTracer, metrics_held
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
@@ -22,7 +22,7 @@ GetResponse = Callable[[Request], Response]
 
 
 def http_middleware(
-    *, max_body_bytes: int, logger: Logger, metrics: Metrics, tracer: Tracer
+    *, max_body_bytes: int, logger: Logger, metrics: Metrics, tracer: DeferredTracer
 ) -> Callable[[Request, GetResponse], Response]:
     """The middleware every API request passes through, once."""
 
@@ -30,19 +30,20 @@ def http_middleware(
         request_id = _request_id(request)
         logger.set_correlation_id(request_id)
         started = time.perf_counter()
-        if _body_size(request) > max_body_bytes:
-            response = error_response(
-                errors.PayloadTooLarge(
-                    f"the body may be at most {max_body_bytes} bytes",
-                    {"max_bytes": max_body_bytes},
+        route = request.context.get("resourcePath", "?")
+        # Around the work: a DeferredTracer's first use patches what the work calls.
+        with tracer.request(route):
+            if _body_size(request) > max_body_bytes:
+                response = error_response(
+                    errors.PayloadTooLarge(
+                        f"the body may be at most {max_body_bytes} bytes",
+                        {"max_bytes": max_body_bytes},
+                    )
                 )
-            )
-        else:
-            response = _with_stable_error_body(_answer(request, get_response, logger))
+            else:
+                response = _with_stable_error_body(_answer(request, get_response, logger))
         response.headers[REQUEST_ID_HEADER] = request_id
         elapsed_ms = (time.perf_counter() - started) * 1000
-        route = request.context.get("resourcePath", "?")
-        tracer.put_annotation(key="route", value=route)
         _log(logger, request, route, response.status_code, elapsed_ms)
         _count(metrics, response.status_code, elapsed_ms)
         return response

@@ -1,10 +1,10 @@
-"""Shapes that many routes share: IDs, user paths, free text, pages of users."""
+"""Shapes that many routes share: the models' base, IDs, user paths, free text, pages of
+users."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -14,6 +14,14 @@ from pydantic import (
     PlainSerializer,
     WithJsonSchema,
 )
+
+
+class ApiModel(BaseModel):
+    """What routes take and answer. Each builds its validator and serializer at its first
+    use rather than when defined: a cold start pays for none, a request for its own."""
+
+    model_config = ConfigDict(defer_build=True)
+
 
 # IDs are 64-bit: JSON numbers lose precision above 2**53 in JavaScript, so answers
 # carry them as strings (as Twitter's id_str does); paths take the digits.
@@ -43,6 +51,9 @@ NumberInt = Annotated[int, BeforeValidator(_a_number)]
 
 
 def _email(value: str) -> str:
+    # Loaded by the first address checked (sign-up), not by every cold start.
+    from email_validator import EmailNotValidError, validate_email  # noqa: PLC0415
+
     try:
         # Syntax only (no DNS): an address nobody can receive mail at is the user's loss.
         return validate_email(
@@ -65,13 +76,13 @@ Email = Annotated[
 ]
 
 
-class UserPath(BaseModel):
+class UserPath(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: int = Field(gt=0, le=MAX_ID, description="a user's ID")
 
 
-class UserSummaryOut(BaseModel):
+class UserSummaryOut(ApiModel):
     """A user as lists show them."""
 
     model_config = ConfigDict(title="UserSummary")
@@ -82,7 +93,7 @@ class UserSummaryOut(BaseModel):
     is_private: bool
 
 
-class UserPageOut(BaseModel):
+class UserPageOut(ApiModel):
     """A page of users; pass next_cursor as `cursor` for the next one (null: no more)."""
 
     model_config = ConfigDict(title="UserPage")

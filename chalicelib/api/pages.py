@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, create_model
 
+from chalicelib.api.models import ApiModel
 from chalicelib.config import Limits
 
 Position = tuple[datetime, int]
@@ -34,7 +35,7 @@ def decode_cursor(cursor: str) -> Position:
     return _EPOCH + timedelta(microseconds=int(micros)), min(int(item_id), MAX_ID)
 
 
-class PageBase(BaseModel):
+class PageBase(ApiModel):
     """What every page query accepts."""
 
     model_config = ConfigDict(extra="forbid")

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
+from chalicelib.redis_client import run_scripts
+
 # Lua numbers are doubles: 64-bit IDs would lose their low bits (IDs of one millisecond
 # would compare equal). IDs are compared as decimal strings: shorter is smaller.
 _LESS = """
@@ -120,17 +122,13 @@ class IdLists:
     def push_many(self, targets: Iterable[tuple[str, str]], item: int, cap: int) -> list[int]:
         """Push `item` onto each (list, marker) that exists, pipelined: per list, 1 pushed,
         0 there already, -1 missing."""
-        with self._cache.pipeline(transaction=False) as pipe:
-            for key, marker in targets:
-                self._push(keys=[key, marker], args=[str(item), cap], client=pipe)
-            return [int(result) for result in pipe.execute()]
+        calls = [(self._push, [key, marker], [str(item), cap]) for key, marker in targets]
+        return [int(result) for result in run_scripts(self._cache, calls)]
 
     def push_items(self, key: str, marker: str, items: Iterable[int], cap: int) -> int:
         """Push several IDs onto one list, if it exists, pipelined; how many went in."""
-        with self._cache.pipeline(transaction=False) as pipe:
-            for item in items:
-                self._push(keys=[key, marker], args=[str(item), cap], client=pipe)
-            return sum(1 for result in pipe.execute() if int(result) > 0)
+        calls = [(self._push, [key, marker], [str(item), cap]) for item in items]
+        return sum(1 for result in run_scripts(self._cache, calls) if int(result) > 0)
 
     def page(
         self, key: str, max_id: int, count: int, ttl_seconds: int | None = None

@@ -24,6 +24,7 @@ from chalicelib.feed.timelines import MAX_ID, Timelines
 from chalicelib.media import records
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
+from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
 from chalicelib.users.store import Summary
@@ -81,7 +82,7 @@ class FeedReader:
         while Redis is down."""
         try:
             return self._page(viewer, max_id, count)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise DependencyUnavailable("the feed store is unavailable; retry") from exc
 
     def _page(self, viewer: int, max_id: int | None, count: int) -> FeedPage:

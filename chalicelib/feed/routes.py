@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_feed
-from chalicelib.api.models import MAX_ID, Id
+from chalicelib.api.models import MAX_ID, ApiModel, Id
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MediaOut, media_out
 from chalicelib.observability import count, measure
 
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Caller
+
 routes = Routes("feed")
 _limits = get_settings().limits
 
 
-class FeedQuery(BaseModel):
+class FeedQuery(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     max_id: int | None = Field(
@@ -28,7 +31,7 @@ class FeedQuery(BaseModel):
     count: int = Field(_limits.default_page_size, ge=1, le=_limits.max_page_size)
 
 
-class FeedOut(BaseModel):
+class FeedOut(ApiModel):
     """A page of the feed, newest first. Pass next_max_id as max_id for the next page
     (null: no more). Under load, pages are shorter."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import redis
 
 from chalicelib import redis_keys
+from chalicelib.redis_client import REDIS_ERRORS
 
 READ_EVERY_SECONDS = 5.0
 _log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class LoadShedding:
         if now - self._read_at >= READ_EVERY_SECONDS:
             try:
                 self._on = self._cache.get(redis_keys.feed_shedding()) == b"on"
-            except redis.RedisError:
+            except REDIS_ERRORS:
                 _log.warning("load-shedding switch unreadable; keeping the last value")
             self._read_at = now
         return self._on

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING
 
-from chalicelib.accounts.service import Caller
+from pydantic import ConfigDict
+
 from chalicelib.api.deps import get_graph
 from chalicelib.api.errors import Conflict, Forbidden, NotFound, Unprocessable
-from chalicelib.api.models import UserPageOut, UserPath, UserSummaryOut
+from chalicelib.api.models import ApiModel, UserPageOut, UserPath, UserSummaryOut
 from chalicelib.api.pages import encode_cursor, page_query
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
-from chalicelib.graph.service import Page, Relationship
 from chalicelib.observability import count
+
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Caller
+    from chalicelib.graph.service import Page, Relationship
 
 routes = Routes("graph")
 PageQuery = page_query(get_settings().limits)
 
 
-class RelationshipOut(BaseModel):
+class RelationshipOut(ApiModel):
     """How the caller and a user stand."""
 
     model_config = ConfigDict(title="Relationship")

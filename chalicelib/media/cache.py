@@ -19,6 +19,7 @@ import redis
 
 from chalicelib import redis_keys
 from chalicelib.media.records import Location, Media
+from chalicelib.redis_client import REDIS_ERRORS
 
 _log = logging.getLogger(__name__)
 
@@ -67,5 +68,5 @@ class MediaCache:
         """Drop a media's record (it changed); Redis being down only delays it to expiry."""
         try:
             self._cache.delete(redis_keys.media(media_id))
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("media cache unavailable; entry expires on its own", exc_info=True)

@@ -11,6 +11,14 @@ from chalicelib.errors import InvalidInput
 # Originals are private forever; only renditions are ever served (through the CDN).
 ORIGINALS_PREFIX = "originals/"
 RENDITIONS_PREFIX = "renditions/"
+# An original carries this tag from its upload (the presigned POST sets it) until it is
+# processed: the bucket's lifecycle removes originals that keep it too long, the uploads
+# nothing ever processed (chalicelib.resources).
+PENDING_TAG = ("photofeed-state", "pending")
+PENDING_TAGGING = (
+    f"<Tagging><TagSet><Tag><Key>{PENDING_TAG[0]}</Key><Value>{PENDING_TAG[1]}</Value>"
+    "</Tag></TagSet></Tagging>"
+)
 
 _ORIGINAL_KEY = re.compile(r"originals/(?P<media_id>[1-9][0-9]{0,18})")
 _MAX_MEDIA_ID = 2**63 - 1

@@ -160,15 +160,26 @@ class Processor:
                 self._delete(rendition_keys(media.id, record))
                 return Outcome.DONE_BEFORE
             return self._done_before(current)
+        self._keep_original(ready.id)
         self.publish(_ready_event(ready))
         return Outcome.READY
 
     def _done_before(self, media: Media) -> Outcome:
-        # A crash between marking ready and publishing is healed here: announcing again
-        # is harmless (fan-out is idempotent).
+        # A crash between marking ready and publishing is healed here: keeping the
+        # original and announcing again are harmless (fan-out is idempotent).
         if media.status == records.READY:
+            self._keep_original(media.id)
             self.publish(_ready_event(media))
         return Outcome.DONE_BEFORE
+
+    def _keep_original(self, media_id: int) -> None:
+        """The original of a ready media is kept: its pending tag goes, so the bucket's
+        lifecycle no longer takes it for an abandoned upload."""
+        try:
+            self.s3.delete_object_tagging(Bucket=self.bucket, Key=original_key(media_id))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                raise
 
     def _fail(self, media: Media, reason: str) -> Outcome:
         self.router.run_for_id(media.id, lambda c, s: records.mark_failed(c, s, media.id, reason))

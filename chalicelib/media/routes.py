@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import ConfigDict, Field, StrictFloat
 
-from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_media
 from chalicelib.api.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from chalicelib.api.models import (
     MAX_ID,
     NOT_BLANK_TEXT,
+    ApiModel,
     Id,
     NumberInt,
     Text,
@@ -23,12 +23,16 @@ from chalicelib.api.models import (
 from chalicelib.api.pages import encode_cursor, page_query
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
-from chalicelib.graph.service import Look
 from chalicelib.media.keys import EXTENSIONS, rendition_key
-from chalicelib.media.records import Comment, Location, Media
-from chalicelib.media.service import CONTENT_TYPES, MediaView, NewUpload
+from chalicelib.media.uploads import CONTENT_TYPES
 from chalicelib.observability import count
-from chalicelib.users.store import Summary
+
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Caller
+    from chalicelib.graph.service import Look
+    from chalicelib.media.records import Comment, Location, Media
+    from chalicelib.media.service import MediaView
+    from chalicelib.users.store import Summary
 
 routes = Routes("media")
 _settings = get_settings()
@@ -39,7 +43,7 @@ MAX_PLACE_NAME_CHARS = 200
 ContentType = Literal[CONTENT_TYPES]  # type: ignore[valid-type]
 
 
-class LocationIn(BaseModel):
+class LocationIn(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     latitude: StrictFloat = Field(ge=-90, le=90, allow_inf_nan=False)
@@ -47,7 +51,7 @@ class LocationIn(BaseModel):
     place_name: Text | None = Field(None, max_length=MAX_PLACE_NAME_CHARS)
 
 
-class LocationOut(BaseModel):
+class LocationOut(ApiModel):
     model_config = ConfigDict(title="Location")
 
     latitude: float
@@ -55,7 +59,7 @@ class LocationOut(BaseModel):
     place_name: str | None
 
 
-class NewUploadBody(BaseModel):
+class NewUploadBody(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: ContentType
@@ -70,7 +74,7 @@ def _without_defaults(schema: dict) -> None:
         field.pop("default", None)
 
 
-class MediaPatch(BaseModel):
+class MediaPatch(ApiModel):
     """The fields to change (absent: unchanged); `location: null` removes the location."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
@@ -80,7 +84,7 @@ class MediaPatch(BaseModel):
     location: LocationIn | None = None
 
 
-class RenditionOut(BaseModel):
+class RenditionOut(ApiModel):
     model_config = ConfigDict(title="Rendition")
 
     width: int
@@ -89,7 +93,7 @@ class RenditionOut(BaseModel):
     webp: str | None
 
 
-class MediaOut(BaseModel):
+class MediaOut(ApiModel):
     """A media. Renditions are URLs on the CDN; the original is never served."""
 
     model_config = ConfigDict(title="Media")
@@ -111,7 +115,7 @@ class MediaOut(BaseModel):
     created_at: datetime
 
 
-class UploadFormOut(BaseModel):
+class UploadFormOut(ApiModel):
     """Send a multipart/form-data POST to `url`: every field of `fields`, then `file`."""
 
     model_config = ConfigDict(title="UploadForm")
@@ -122,47 +126,47 @@ class UploadFormOut(BaseModel):
     max_bytes: int
 
 
-class UploadOut(BaseModel):
+class UploadOut(ApiModel):
     model_config = ConfigDict(title="Upload")
 
     media: MediaOut
     upload: UploadFormOut
 
 
-class MediaPath(BaseModel):
+class MediaPath(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     media_id: int = Field(gt=0, le=MAX_ID)
 
 
-class CommentPath(BaseModel):
+class CommentPath(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     media_id: int = Field(gt=0, le=MAX_ID)
     comment_id: int = Field(gt=0, le=MAX_ID)
 
 
-class MediaPageOut(BaseModel):
+class MediaPageOut(ApiModel):
     model_config = ConfigDict(title="MediaPage")
 
     items: list[MediaOut]
     next_cursor: str | None
 
 
-class LikesOut(BaseModel):
+class LikesOut(ApiModel):
     model_config = ConfigDict(title="Likes")
 
     liked: bool
     like_count: int
 
 
-class NewCommentBody(BaseModel):
+class NewCommentBody(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=_limits.max_comment_chars, pattern=NOT_BLANK_TEXT)
 
 
-class CommentOut(BaseModel):
+class CommentOut(ApiModel):
     model_config = ConfigDict(title="Comment")
 
     id: Id
@@ -172,7 +176,7 @@ class CommentOut(BaseModel):
     created_at: datetime
 
 
-class CommentPageOut(BaseModel):
+class CommentPageOut(ApiModel):
     model_config = ConfigDict(title="CommentPage")
 
     items: list[CommentOut]
@@ -180,6 +184,9 @@ class CommentPageOut(BaseModel):
 
 
 def _summary(user: Summary | Look) -> UserSummaryOut:
+    # The domain's modules load with the first request that needs them (see api.deps).
+    from chalicelib.graph.service import Look  # noqa: PLC0415
+
     if isinstance(user, Look):
         u = user.user
         return UserSummaryOut(
@@ -247,6 +254,8 @@ def _comment_out(comment: Comment, author: Summary) -> CommentOut:
 
 
 def _location(body: LocationIn | None) -> Location | None:
+    from chalicelib.media.records import Location  # noqa: PLC0415 (see _summary)
+
     return Location(body.latitude, body.longitude, body.place_name) if body else None
 
 
@@ -260,6 +269,8 @@ def _location(body: LocationIn | None) -> Location | None:
 )
 def new_upload(caller: Caller, body: NewUploadBody) -> UploadOut:
     """Reserve a media and get the presigned POST to upload its original with."""
+    from chalicelib.media.service import NewUpload  # noqa: PLC0415 (see _summary)
+
     media, form = get_media().reserve_upload(
         caller.user_id,
         NewUpload(

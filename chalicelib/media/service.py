@@ -19,15 +19,14 @@ from chalicelib.graph.service import Graph, Look, Page
 from chalicelib.media import records
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.hashtags import hashtags
-from chalicelib.media.keys import original_key, rendition_keys
+from chalicelib.media.keys import PENDING_TAGGING, original_key, rendition_keys
 from chalicelib.media.records import READY, Comment, Location, Media
+from chalicelib.media.uploads import CONTENT_TYPES
 from chalicelib.shards.routing import Router
 from chalicelib.users.counters import Counters
 from chalicelib.users.store import Summary
 
 T = TypeVar("T")
-# What a client may upload: what phones shoot (HEIC/HEIF from iPhones) and the web's.
-CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 # Cache headers for renditions: their keys never change content.
 _PENDING_WINDOW_SECONDS = 3600
 
@@ -127,9 +126,10 @@ class MediaService:
         post = self._s3.generate_presigned_post(
             Bucket=self._bucket,
             Key=original_key(media.id),
-            Fields={"Content-Type": media.content_type},
+            Fields={"Content-Type": media.content_type, "tagging": PENDING_TAGGING},
             Conditions=[
                 {"Content-Type": media.content_type},
+                {"tagging": PENDING_TAGGING},
                 ["content-length-range", 1, limit],
             ],
             ExpiresIn=seconds,

@@ -1,4 +1,5 @@
-"""S3 ObjectCreated notifications, as they reach the thumbnail Lambda through SQS."""
+"""Uploads: what a client may upload, and S3's ObjectCreated notifications of them as
+they reach the thumbnail Lambda through SQS."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from chalicelib.errors import InvalidInput
+
+# What a client may upload: what phones shoot (HEIC/HEIF from iPhones) and the web's.
+CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 
 
 class MalformedNotification(InvalidInput):

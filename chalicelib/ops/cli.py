@@ -225,11 +225,15 @@ def feed_rebuild(clients: Clients, user_ids: tuple[int, ...]) -> None:
         click.echo(f"user {user_id}: {len(timelines.rebuild_feed(user_id))} items")
 
 
+# What a command may fail with that is the operator's to read, not a bug's traceback.
+FAILURES = (PhotofeedError, MigrationError, MoveInterrupted, CopyMismatch, psycopg2.Error)
+
+
 def main() -> None:
     """The `photofeed` command."""
     try:
         cli()
-    except (PhotofeedError, MigrationError, MoveInterrupted, CopyMismatch, psycopg2.Error) as exc:
+    except FAILURES as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 

@@ -6,16 +6,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel
+from chalicelib.api.models import ApiModel
 
-from chalicelib.clients import Clients
+if TYPE_CHECKING:
+    from chalicelib.clients import Clients
 
 Probe = Callable[[], object]
 
 
-class DependencyHealth(BaseModel):
+class DependencyHealth(ApiModel):
     """How one dependency answered."""
 
     name: str
@@ -24,7 +25,7 @@ class DependencyHealth(BaseModel):
     error: str | None = None
 
 
-class HealthReport(BaseModel):
+class HealthReport(ApiModel):
     """Every dependency's health; `status` is ok only when all of them are."""
 
     status: Literal["ok", "unavailable"]

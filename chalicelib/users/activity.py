@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import redis
 
 from chalicelib import redis_keys
+from chalicelib.redis_client import REDIS_ERRORS
 
 REFRESH_SECONDS = 300.0
 # Bounds the memory of recent marks in a long-lived process.
@@ -44,7 +45,7 @@ class Activity:
             return
         try:
             self._cache.set(redis_keys.active(user_id), 1, ex=self._window)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("activity not recorded: Redis unavailable", exc_info=True)
             return
         if len(self._marked) >= _MAX_REMEMBERED:

@@ -25,6 +25,7 @@ import redis
 from psycopg2 import sql
 
 from chalicelib import redis_keys
+from chalicelib.redis_client import REDIS_ERRORS, run_scripts
 from chalicelib.shards.routing import Router
 
 # Counters can drift only when a process dies between its commit and its increment;
@@ -83,7 +84,7 @@ class Counters:
         """The user's counters, rebuilt from PostgreSQL if Redis has none."""
         try:
             cached = self._cache.hgetall(redis_keys.counts(user_id))
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("counters unavailable; counting in PostgreSQL", exc_info=True)
             return self._count(user_id)
         values = {key.decode(): int(value) for key, value in cached.items()}
@@ -116,18 +117,22 @@ class Counters:
         )
 
     def settle(self, user_ids: Iterable[int], changes: Iterable[tuple[int, str, int]]) -> None:
-        """Apply the committed changes, then withdraw the announcement."""
-
-        def apply(pipe) -> None:
-            for user_id, name, delta in changes:
-                if name not in FIELDS:
-                    raise ValueError(f"no counter {name!r}")
-                keys = [redis_keys.counts(user_id), redis_keys.counts_rebuild(user_id)]
-                self._add(keys=keys, args=[name, delta], client=pipe)
-            for user_id in user_ids:
-                pipe.decr(redis_keys.counts_writes(user_id))
-
-        self._pipelined(apply)
+        """Apply the committed changes, then withdraw the announcement: two round trips,
+        so that the announcement outlives the changes whatever happens to the first."""
+        calls = []
+        for user_id, name, delta in changes:
+            if name not in FIELDS:
+                raise ValueError(f"no counter {name!r}")
+            keys = [redis_keys.counts(user_id), redis_keys.counts_rebuild(user_id)]
+            calls.append((self._add, keys, [name, delta]))
+        try:
+            run_scripts(self._cache, calls)
+            with self._cache.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.decr(redis_keys.counts_writes(user_id))
+                pipe.execute()
+        except REDIS_ERRORS:
+            _log.warning("counters unavailable; they expire and are recounted", exc_info=True)
 
     def add(self, changes: Iterable[tuple[int, str, int]]) -> None:
         """Apply changes committed without an announcement (operators' repairs)."""
@@ -138,7 +143,7 @@ class Counters:
             with self._cache.pipeline(transaction=False) as pipe:
                 commands(pipe)
                 pipe.execute()
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("counters unavailable; they expire and are recounted", exc_info=True)
 
     def forget(self, user_ids: Iterable[int]) -> None:
@@ -158,13 +163,13 @@ class Counters:
         ]
         try:
             self._cache.set(keys[1], token, px=REBUILD_MARK_MS)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             return self._count(user_id)
         counts = self._count(user_id)
         pairs = [item for name in FIELDS for item in (name, getattr(counts, name))]
         try:
             self._store(keys=keys, args=[token, COUNTS_TTL_SECONDS, *pairs])
-        except redis.RedisError:
+        except REDIS_ERRORS:
             _log.warning("counters unavailable; not caching", exc_info=True)
         return counts
 

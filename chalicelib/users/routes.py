@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import ConfigDict, Field, StrictBool
 
-from chalicelib.accounts.service import Caller
 from chalicelib.api.deps import get_profiles
 from chalicelib.api.errors import NotFound
-from chalicelib.api.models import MAX_USERNAME_CHARS, USERNAME_PATTERN, Id, Text, UserPath
+from chalicelib.api.models import (
+    MAX_USERNAME_CHARS,
+    USERNAME_PATTERN,
+    ApiModel,
+    Id,
+    Text,
+    UserPath,
+)
 from chalicelib.api.routing import Routes
-from chalicelib.users.profiles import Profile
+
+if TYPE_CHECKING:
+    from chalicelib.accounts.service import Caller
+    from chalicelib.users.profiles import Profile
 
 routes = Routes("users")
 
@@ -19,7 +29,7 @@ MAX_FULL_NAME_CHARS = 64
 MAX_BIO_CHARS = 150  # Instagram's
 
 
-class CountsOut(BaseModel):
+class CountsOut(ApiModel):
     model_config = ConfigDict(title="Counts")
 
     media: int
@@ -27,7 +37,7 @@ class CountsOut(BaseModel):
     following: int
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(ApiModel):
     """A user's public profile (a private account's too: its lists and media are hidden)."""
 
     model_config = ConfigDict(title="Profile")
@@ -55,7 +65,7 @@ def _without_defaults(schema: dict) -> None:
         field.pop("default", None)
 
 
-class ProfilePatch(BaseModel):
+class ProfilePatch(ApiModel):
     """The fields to change (absent: unchanged; none: nothing changes)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_without_defaults)
@@ -66,7 +76,7 @@ class ProfilePatch(BaseModel):
     is_private: StrictBool = None  # type: ignore[assignment]
 
 
-class UsernamePath(BaseModel):
+class UsernamePath(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=USERNAME_PATTERN, max_length=MAX_USERNAME_CHARS)

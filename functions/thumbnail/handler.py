@@ -8,6 +8,7 @@ original is decided in chalicelib.media.originals; the pixels in renditions.py.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -85,6 +86,17 @@ def process(uploaded: dict[str, Any]) -> str:
     return outcome.value
 
 
+def seconds_since(event_time: str) -> float | None:
+    """Seconds since S3's eventTime (ISO 8601), or None if S3 gave none we can read."""
+    try:
+        then = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        return None
+    return max(0.0, (datetime.now(UTC) - then).total_seconds())
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     """Handle every object one S3 notification names; raising fails this record only."""
@@ -96,6 +108,8 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(
                 f"Originals{outcome.name.title().replace('_', '')}", MetricUnit.Count, 1
             )
+            if outcome is Outcome.READY and (lag := seconds_since(uploaded.event_time)):
+                metrics.add_metric("UploadToReadyLag", MetricUnit.Seconds, lag)
     except InvalidInput:
         # Poison: failed, retried a bounded number of times, then dead-lettered.
         metrics.add_metric("UploadsRejected", MetricUnit.Count, 1)

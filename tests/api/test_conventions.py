@@ -19,7 +19,7 @@ from chalicelib.api.docs import Api
 from chalicelib.api.errors import NotFound
 from chalicelib.api.middleware import http_middleware
 from chalicelib.api.routing import Routes
-from chalicelib.observability import powertools
+from chalicelib.observability import DeferredTracer, logs_and_metrics
 
 MAX_BODY = 2048
 
@@ -105,7 +105,8 @@ def _authenticate(header: str | None) -> str:
     return "caller-1"
 
 
-LOGGER, METRICS, TRACER = powertools("conventions-test")
+LOGGER, METRICS = logs_and_metrics("conventions-test")
+TRACER = DeferredTracer("conventions-test")
 
 
 def _app() -> tuple[Chalice, Api]:

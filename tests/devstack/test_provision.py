@@ -10,13 +10,13 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.media.keys import PENDING_TAG
 from chalicelib.resources import (
     ABANDONED_UPLOAD_DAYS,
     BATCH_WINDOW_SECONDS,
     DLQ_RETENTION_SECONDS,
     FANOUT_TIMEOUT_SECONDS,
     MAX_RECEIVE_COUNT,
-    PENDING_TAG,
     SETTINGS_FROM_RESOURCES,
     THUMBNAIL_TIMEOUT_SECONDS,
     service_resources,

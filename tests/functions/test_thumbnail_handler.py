@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from PIL import Image
 
 from chalicelib.media import records
-from chalicelib.media.keys import InvalidUploadKey, original_key
+from chalicelib.media.keys import PENDING_TAG, InvalidUploadKey, original_key
 from chalicelib.media.originals import Outcome
 from chalicelib.media.uploads import MalformedNotification, uploaded_objects
 from chalicelib.shards.ids import encode
@@ -145,7 +146,14 @@ def put_original(
     clients, settings, media_id: int, data: bytes, *, content_type: str = "image/jpeg"
 ) -> Original:
     key = original_key(media_id)
-    clients.s3.put_object(Bucket=settings.bucket, Key=key, Body=data, ContentType=content_type)
+    # Tagged as S3 tags a POST of our form (moto leaves the form's tagging field out).
+    clients.s3.put_object(
+        Bucket=settings.bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        Tagging=urlencode([PENDING_TAG]),
+    )
     sequencer = new_sequencer()
     notification = object_created(settings.bucket, key, size=len(data), sequencer=sequencer)
     return Original(media_id, key, notification, sequencer)
@@ -322,6 +330,60 @@ def test_the_owner_reads_the_ready_media_with_rendition_urls(processed, owner, s
         name: {"width": w, "height": h, "jpeg": f"{base}{name}.jpg", "webp": f"{base}{name}.webp"}
         for name, (w, h) in EXPECTED_SIZES.items()
     }
+
+
+def _emitted_metrics(output: str) -> dict[str, Any]:
+    """The EMF metrics (name -> values) printed in `output`."""
+    found: dict[str, Any] = {}
+    for line in output.splitlines():
+        if '"_aws"' in line:
+            entry = json.loads(line)
+            for directive in entry["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = entry[metric["Name"]]
+                    found[metric["Name"]] = value if isinstance(value, list) else [value]
+    return found
+
+
+def test_a_ready_media_measures_the_seconds_from_its_upload(sign_up, clients, settings, capsys):
+    # GIVEN an original S3 says was created at a known time
+    reservation = reserve(sign_up(), "image/jpeg", 100_000)
+    original = put_original(clients, settings, reservation.media_id, images.jpeg(400, 300))
+    created = json.loads(original.notification)["Records"][0]["eventTime"]
+    capsys.readouterr()
+
+    # WHEN the handler makes it ready
+    assert _deliver(original) == NO_FAILURES
+
+    # THEN the upload-to-ready lag is the time since then (the dashboard's and the alarm's)
+    metrics = _emitted_metrics(capsys.readouterr().out)
+    expected = thumbnail.seconds_since(created)
+    assert metrics["OriginalsReady"] == [1]
+    (lag,) = metrics["UploadToReadyLag"]
+    assert 0 <= expected - lag < 60
+
+
+@pytest.mark.parametrize("event_time", ["", "yesterday", "2024-05-01T12:00:00"])
+def test_an_event_time_that_is_not_an_instant_measures_nothing(event_time):
+    assert thumbnail.seconds_since(event_time) is None
+
+
+def test_a_ready_medias_original_is_kept_no_longer_tagged_as_an_abandoned_upload(
+    processed, clients, settings
+):
+    tags = clients.s3.get_object_tagging(Bucket=settings.bucket, Key=processed.original.key)
+
+    assert tags["TagSet"] == []
+
+
+def test_an_original_waiting_for_processing_is_tagged_for_the_lifecycle(owner, clients, settings):
+    reservation = reserve(owner, "image/jpeg", 1000)
+    original = put_original(clients, settings, reservation.media_id, images.jpeg(20, 20))
+
+    tags = clients.s3.get_object_tagging(Bucket=settings.bucket, Key=original.key)
+
+    key, value = PENDING_TAG
+    assert tags["TagSet"] == [{"Key": key, "Value": value}]
 
 
 def test_others_see_a_ready_media(processed, stranger):

@@ -11,6 +11,8 @@ import time
 import requests
 from PIL import Image
 
+from chalicelib.media.keys import PENDING_TAGGING
+
 READY_WITHIN_SECONDS = 30
 
 
@@ -58,6 +60,9 @@ def test_a_jpeg_posted_to_the_presigned_url_becomes_ready_with_its_renditions(si
     assert {"Content-Type": "image/jpeg"} in conditions
     assert ["content-length-range", 1, 20 * 1024 * 1024] in conditions
     assert {"key": f"originals/{body['media']['id']}"} in conditions
+    # S3 tags the original as pending (the lifecycle expires it if never processed)
+    assert {"tagging": PENDING_TAGGING} in conditions
+    assert form["fields"]["tagging"] == PENDING_TAGGING
 
     # WHEN the phone POSTs the file to S3
     assert _upload(form, photo, "image/jpeg").status_code in (200, 201, 204)
