@@ -81,7 +81,9 @@ class Clients:
             "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
         }
         if s.redis_auth_secret_arn:
-            options["password"] = self.redis_auth_token()
+            from chalicelib.redis_client import SecretToken
+
+            options["credential_provider"] = SecretToken(self.redis_auth_token)
         if s.redis_cluster:
             from redis.cluster import RedisCluster
 

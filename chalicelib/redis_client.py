@@ -8,23 +8,28 @@ cluster mode), with the same code.
 - `LazyCluster`: a cluster client that connects at its first command. redis-py's asks
   the cluster for its slots when built, which would make a Lambda's cold start fail,
   instead of its requests degrading, while Redis is away.
+- `SecretToken`: the AUTH token, read from its secret when a connection authenticates
+  and kept a few minutes, so a rotated token reaches new connections.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.commands.core import Script
 from redis.connection import Encoder
+from redis.credentials import CredentialProvider
 from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
+    AuthenticationError,
     NoScriptError,
     RedisClusterException,
     RedisError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
 )
 
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, RedisClusterException)
@@ -35,21 +40,29 @@ ScriptCall = tuple[Script, Sequence[Any], Sequence[Any]]
 
 def run_scripts(cache: Any, calls: Sequence[ScriptCall]) -> list[Any]:
     """Each call's result, in order, from one pipeline. A script the server does not
-    know yet (a new or restarted node) answers NOSCRIPT without running: only those calls
-    are run again, on their own, which loads the script. Any other error is raised."""
+    know yet (a new or restarted node) answers NOSCRIPT without running: the scripts are
+    then loaded (on every node of a cluster) and only those calls run again, in their
+    order, in one more pipeline. Any other error is raised."""
+    results = _evalsha(cache, calls)
+    missed = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+    if missed:
+        for script in {id(calls[i][0]): calls[i][0] for i in missed}.values():
+            script.sha = cache.script_load(script.script)
+        for i, result in zip(missed, _evalsha(cache, [calls[i] for i in missed]), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def _evalsha(cache: Any, calls: Sequence[ScriptCall]) -> list[Any]:
     if not calls:
         return []
     with cache.pipeline(transaction=False) as pipe:
         for script, keys, args in calls:
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        results = pipe.execute(raise_on_error=False)
-    for i, result in enumerate(results):
-        if isinstance(result, NoScriptError):
-            script, keys, args = calls[i]
-            results[i] = script(keys=keys, args=args)
-        elif isinstance(result, Exception):
-            raise result
-    return results
+        return pipe.execute(raise_on_error=False)
 
 
 class LazyCluster:
@@ -67,8 +80,10 @@ class LazyCluster:
                 if self._client is None:
                     try:
                         self._client = self._connect()
-                    except RedisClusterException as exc:
-                        raise RedisConnectionError(str(exc)) from exc
+                    except RedisError:
+                        raise
+                    except Exception as exc:  # the cluster, or its AUTH secret, unreachable
+                        raise RedisConnectionError(f"Redis unreachable: {exc}") from exc
         return self._client
 
     def register_script(self, script: str) -> Script:
@@ -80,3 +95,29 @@ class LazyCluster:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cluster(), name)
+
+
+class SecretToken(CredentialProvider):
+    """Redis's AUTH token, read with `read` (from Secrets Manager) when a connection
+    authenticates, and kept for `ttl_seconds`: a rotated token reaches new connections
+    without a restart. A failed read is an AuthenticationError: Redis is away."""
+
+    def __init__(self, read: Callable[[], str], ttl_seconds: float = 300) -> None:
+        self._read = read
+        self._ttl = ttl_seconds
+        self._token: str | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def get_credentials(self) -> tuple[str]:
+        with self._lock:
+            if self._token is None or time.monotonic() - self._read_at > self._ttl:
+                try:
+                    self._token = self._read()
+                except Exception as exc:
+                    # The exception's type only: never anything that could hold the token.
+                    raise AuthenticationError(
+                        f"the Redis AUTH secret could not be read ({type(exc).__name__})"
+                    ) from exc
+                self._read_at = time.monotonic()
+            return (self._token,)

@@ -1,9 +1,10 @@
-"""`make package`: the stage's template and its three deployment zips, in `dist/`.
+"""`make package`: the stage's template and its four deployment zips, in `dist/`.
 
 - `deployment.zip` and `sam.json` come from `chalice package` (the API: app.py,
   chalicelib, requirements.txt), with `deploy.template.merge_template` merged in.
-- `thumbnail.zip` and `fanout.zip`: each function's own requirements as wheels for its
-  Lambda runtime, the shared chalicelib, and its own folder of functions/.
+- `thumbnail.zip`, `fanout.zip` and `ops.zip`: each function's own requirements as
+  wheels for its Lambda runtime, the shared chalicelib, and its own folder of functions/
+  (and, for ops, sql/: migrations and shard moves build schemas from it).
 - Every zip built for the Python running this (3.11) carries compiled bytecode: Lambda's
   code directory is read-only, so without it every cold start compiles every module.
 
@@ -87,6 +88,9 @@ def _function_zip(function: Function, build: Path, dest: Path) -> None:
     shutil.copytree(
         ROOT / "functions" / function.role, build / "functions" / function.role, ignore=_ignored
     )
+    if function.role == "ops":
+        # Migrations and shard moves build each shard's schema from sql/.
+        shutil.copytree(ROOT / "sql", build / "sql")
     if function.runtime.python_version == _running_python():
         _compile(build)
     _zip(build, dest)

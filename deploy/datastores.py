@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from deploy.cfn import Plan, Template, get_att, ref, sub, tags
 from deploy.network import POSTGRES_PORT, REDIS_PORT, group_id, subnet_ids
 
@@ -16,6 +18,9 @@ BORROW_TIMEOUT_SECONDS = 5
 # What the application never sets itself (a SET would pin proxy connections).
 STATEMENT_TIMEOUT_MS = 5000
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 10000
+# Operators' sessions: a shard move holds one side's transaction open while the other
+# copies, so neither the statement timeout nor the idle-in-transaction one may apply.
+ADMIN_OPTIONS = "-c%20statement_timeout%3D0%20-c%20idle_in_transaction_session_timeout%3D0"
 # Storage autoscaling's ceiling per database; more means another physical database.
 MAX_STORAGE_GIB = 4000
 
@@ -48,6 +53,10 @@ PARAMETERS: Template = {
         "Description": "Node groups (shards) of the Redis cluster; each has one replica",
     },
 }
+
+
+def secret_id(name: str) -> str:
+    return f"{Plan.database_id(name)}Secret"
 
 
 def proxy_id(name: str) -> str:
@@ -169,9 +178,7 @@ def database_resources(plan: Plan) -> Template:
                                 {
                                     "Effect": "Allow",
                                     "Action": "secretsmanager:GetSecretValue",
-                                    "Resource": [
-                                        ref(f"{Plan.database_id(n)}Secret") for n in plan.databases
-                                    ],
+                                    "Resource": [ref(secret_id(n)) for n in plan.databases],
                                 }
                             ],
                         },
@@ -187,7 +194,7 @@ def database_resources(plan: Plan) -> Template:
 
 def _database(plan: Plan, name: str) -> Template:
     stem = Plan.database_id(name)
-    secret = f"{stem}Secret"
+    secret = secret_id(name)
     return {
         secret: {
             "Type": "AWS::SecretsManager::Secret",
@@ -281,14 +288,36 @@ def _database(plan: Plan, name: str) -> Template:
     }
 
 
+def _json_sub(values: dict[str, str]) -> Template:
+    """A JSON object (a setting of dicts) whose values name resources: ${Id.Attribute}."""
+    return sub(json.dumps(values))
+
+
 def database_dsns(plan: Plan) -> Template:
     """PHOTOFEED_DATABASES for the functions: each database through its proxy, IAM auth."""
-    entries = ", ".join(
-        f'"{name}": "postgresql://{DATABASE_USER}@${{{proxy_id(name)}.Endpoint}}:{POSTGRES_PORT}'
-        f'/{DATABASE_NAME}?sslmode=require"'
-        for name in plan.databases
+    return _json_sub(
+        {
+            name: f"postgresql://{DATABASE_USER}@${{{proxy_id(name)}.Endpoint}}:{POSTGRES_PORT}"
+            f"/{DATABASE_NAME}?sslmode=require"
+            for name in plan.databases
+        }
     )
-    return sub("{" + entries + "}")
+
+
+def admin_dsns(plan: Plan) -> Template:
+    """PHOTOFEED_ADMIN_DATABASES for operators: each instance itself, without timeouts."""
+    return _json_sub(
+        {
+            name: f"postgresql://{DATABASE_USER}@${{{Plan.database_id(name)}.Endpoint.Address}}"
+            f":{POSTGRES_PORT}/{DATABASE_NAME}?sslmode=require&options={ADMIN_OPTIONS}"
+            for name in plan.databases
+        }
+    )
+
+
+def admin_secrets(plan: Plan) -> Template:
+    """PHOTOFEED_ADMIN_DATABASE_SECRETS: where operators read each database's password."""
+    return _json_sub({name: f"${{{secret_id(name)}}}" for name in plan.databases})
 
 
 def redis_url() -> Template:

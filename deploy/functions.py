@@ -1,4 +1,4 @@
-"""The three Lambdas (the API from `chalice package`, thumbnail and fanout from our zips),
+"""The Lambdas (the API from `chalice package`; thumbnail, fanout and ops from our zips),
 their settings, their least-privilege roles and their logs."""
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ from deploy.cfn import (
     sub,
 )
 from deploy.datastores import (
-    DATABASE_NAME,
-    DATABASE_USER,
+    admin_dsns,
+    admin_secrets,
     database_dsns,
     proxy_user_arns,
     redis_url,
+    secret_id,
 )
-from deploy.network import POSTGRES_PORT, group_id, subnet_ids
+from deploy.network import group_id, subnet_ids
 
 PARAMETERS: Template = {
     "LogRetentionDays": {
@@ -83,6 +84,8 @@ class Function:
     batch_size: int = 0
     max_concurrency: int = 0
     security_group: str = "Functions"
+    # /tmp, in MB: a shard move spools large tables' COPY there.
+    ephemeral_storage: int = 512
 
     @property
     def logical_id(self) -> str:
@@ -126,6 +129,7 @@ FUNCTIONS = (
         memory=1024,
         runtime=PYTHON_311,
         security_group="Operators",
+        ephemeral_storage=10240,
     ),
 )
 
@@ -225,6 +229,12 @@ def thumbnail_statements(plan: Plan) -> list[Template]:
             _objects(plan, ORIGINALS_PREFIX),
         ),
         _allow(["s3:PutObject", "s3:DeleteObject"], _objects(plan, RENDITIONS_PREFIX)),
+        # Without it S3 answers a missing original with 403, not 404: a notification
+        # of an object deleted since would be retried into the dead-letter queue.
+        {
+            **_allow("s3:ListBucket", bucket_arn(plan.prefix)),
+            "Condition": {"StringLike": {"s3:prefix": f"{ORIGINALS_PREFIX}*"}},
+        },
         _allow("sns:Publish", ref("MediaEventsTopic")),
     ]
 
@@ -245,25 +255,17 @@ def ops_statements(plan: Plan) -> list[Template]:
         _allow(_TABLE_WRITE, _table_arn("ShardMapTable")),
         _allow(
             "secretsmanager:GetSecretValue",
-            [ref(f"{Plan.database_id(name)}Secret") for name in plan.databases],
+            [ref(secret_id(name)) for name in plan.databases],
         ),
     ]
 
 
 def ops_environment(plan: Plan) -> dict[str, Any]:
-    """Operators connect to the instances themselves, with no statement timeout."""
-    dsns = ", ".join(
-        f'"{name}": "postgresql://{DATABASE_USER}@${{{Plan.database_id(name)}.Endpoint.Address}}'
-        f':{POSTGRES_PORT}/{DATABASE_NAME}?sslmode=require&options=-c%20statement_timeout%3D0"'
-        for name in plan.databases
-    )
-    secrets = ", ".join(
-        f'"{name}": "${{{Plan.database_id(name)}Secret}}"' for name in plan.databases
-    )
+    """Operators connect to the instances themselves, with their own credentials."""
     return {
         **environment(plan, "ops"),
-        "PHOTOFEED_ADMIN_DATABASES": sub("{" + dsns + "}"),
-        "PHOTOFEED_ADMIN_DATABASE_SECRETS": sub("{" + secrets + "}"),
+        "PHOTOFEED_ADMIN_DATABASES": admin_dsns(plan),
+        "PHOTOFEED_ADMIN_DATABASE_SECRETS": admin_secrets(plan),
     }
 
 
@@ -315,6 +317,7 @@ def function_resources(plan: Plan) -> Template:
             "CodeUri": f"./{f.zip_name}",
             "MemorySize": f.memory,
             "Timeout": f.timeout,
+            "EphemeralStorage": {"Size": f.ephemeral_storage},
             "Tracing": "Active",
             "Role": get_att(role_id, "Arn"),
             "VpcConfig": vpc_config(f.security_group),

@@ -172,7 +172,7 @@ def outputs(plan: Plan) -> Template:
         stem = Plan.database_id(name)
         values[f"{stem}ProxyEndpoint"] = get_att(f"{stem}Proxy", "Endpoint")
         values[f"{stem}Endpoint"] = get_att(stem, "Endpoint.Address")
-        values[f"{stem}SecretArn"] = ref(f"{stem}Secret")
+        values[f"{stem}SecretArn"] = ref(datastores.secret_id(name))
     return {key: {"Value": value} for key, value in values.items()}
 
 

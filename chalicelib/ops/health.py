@@ -39,7 +39,8 @@ def probes(clients: Clients) -> dict[str, Probe]:
     checks: dict[str, Probe] = {
         f"postgres:{name}": _select_one(clients, name) for name in clients.databases.names
     }
-    checks["redis"] = clients.redis.ping
+    # Called inside the probe: a cluster client connects at its first use.
+    checks["redis"] = lambda: clients.redis.ping()  # noqa: PLW0108
     checks["s3"] = lambda: clients.s3.head_bucket(Bucket=s.bucket)
     for role, url in s.queue_urls.items():
         checks[f"sqs:{role}"] = _queue_probe(clients, url)

@@ -60,6 +60,9 @@ def load_migrations(directory: Path = SQL_DIR) -> list[Migration]:
         if match is None:
             raise MigrationError(f"{path.name}: migrations are named NNNN_name.sql")
         migrations.append(Migration(int(match["version"]), match["name"], path.read_text()))
+    if not migrations:
+        # A package built without sql/ would migrate nothing and say it succeeded.
+        raise MigrationError(f"no migrations in {directory}")
     versions = [m.version for m in migrations]
     if versions != list(range(1, len(versions) + 1)):
         raise MigrationError(f"migration versions must run 1, 2, 3...: {versions}")

@@ -9,13 +9,15 @@ the command's output and exit status (docs/operations.md):
         --payload '{"command": ["shards", "list"]}' answer.json
 
 It reaches the databases directly, not through RDS Proxy, with their passwords read from
-Secrets Manager (Settings.admin_database_secrets). A Lambda stops after 15 minutes; a
-longer command (a very large shard move) is run from a host in the VPC instead.
+Secrets Manager (Settings.admin_database_secrets). Whoever may invoke it may run every
+operator command: grant `lambda:InvokeFunction` on it to operators only. A Lambda stops
+after 15 minutes: a shard move that needs longer is run from a host in the VPC.
 """
 
 from __future__ import annotations
 
 import io
+import traceback
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any
 
@@ -35,10 +37,8 @@ def run(command: list[str]) -> dict[str, Any]:
     output = io.StringIO()
     with redirect_stdout(output), redirect_stderr(output):
         try:
-            cli.main(args=command, prog_name="photofeed", standalone_mode=False)
-            status = 0
-        except click.exceptions.Exit as done:
-            status = done.exit_code
+            # Not standalone: click returns a command's exit status instead of exiting.
+            status = cli.main(args=command, prog_name="photofeed", standalone_mode=False)
         except click.ClickException as failed:
             failed.show()
             status = failed.exit_code
@@ -47,7 +47,13 @@ def run(command: list[str]) -> dict[str, Any]:
         except FAILURES as failed:
             click.echo(f"error: {failed}", err=True)
             status = 1
-    return {"exit_status": status, "output": output.getvalue()}
+        except Exception:
+            # A bug or an unreachable dependency: the operator gets the traceback with
+            # what the command printed so far, and the log has it too.
+            logger.exception("operator command crashed", extra={"command": command})
+            traceback.print_exc()
+            status = 1
+    return {"exit_status": status or 0, "output": output.getvalue()}
 
 
 @logger.inject_lambda_context

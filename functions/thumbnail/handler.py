@@ -108,7 +108,8 @@ def record_handler(record: SQSRecord) -> None:
             metrics.add_metric(
                 f"Originals{outcome.name.title().replace('_', '')}", MetricUnit.Count, 1
             )
-            if outcome is Outcome.READY and (lag := seconds_since(uploaded.event_time)):
+            lag = seconds_since(uploaded.event_time)
+            if outcome is Outcome.READY and lag is not None:
                 metrics.add_metric("UploadToReadyLag", MetricUnit.Seconds, lag)
     except InvalidInput:
         # Poison: failed, retried a bounded number of times, then dead-lettered.

@@ -9,6 +9,7 @@ import zipfile
 
 import pytest
 
+from chalicelib.shards.migrations import SQL_DIR
 from deploy.build import API_ZIP, lint
 from tests.deploy.cloudformation import PSEUDO_PARAMETERS, references
 from tests.deploy.expected import LAMBDAS
@@ -107,3 +108,11 @@ def test_a_zips_native_modules_are_built_for_its_runtime(packaged, template, fun
         if f"{major}.{minor}" != runtime or machine != architecture
     ]
     assert wrong == [], f"not for {properties['Runtime']} on {architecture}"
+
+
+def test_the_operators_zip_carries_every_migration(packaged):
+    # `db migrate` and `shards move` build each shard's schema from sql/.
+    with zipfile.ZipFile(packaged.directory / "ops.zip") as archive:
+        carried = {n for n in archive.namelist() if n.startswith("sql/") and n.endswith(".sql")}
+
+    assert carried == {f"sql/{path.name}" for path in SQL_DIR.glob("*.sql")}

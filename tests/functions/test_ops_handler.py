@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import click
 import pytest
 
 from devstack.pump import LambdaContext
@@ -54,3 +55,31 @@ def test_a_payload_that_is_not_a_command_line_is_refused(payload):
 
     assert answer["exit_status"] == 2
     assert "list of strings" in answer["output"]
+
+
+def test_a_command_that_crashes_answers_status_1_with_its_output_and_traceback(monkeypatch):
+    @click.command()
+    @click.argument("word")
+    def crashing(word: str) -> None:
+        click.echo("started")
+        raise RuntimeError("the dependency went away")
+
+    monkeypatch.setattr(ops, "cli", crashing)
+
+    answer = _invoke({"command": ["now"]})
+
+    assert answer["exit_status"] == 1
+    assert "started" in answer["output"]
+    assert "RuntimeError: the dependency went away" in answer["output"]
+
+
+def test_a_command_exiting_with_its_own_status_answers_it(monkeypatch):
+    @click.command()
+    @click.argument("word")
+    @click.pass_context
+    def exiting(ctx: click.Context, word: str) -> None:
+        ctx.exit(3)
+
+    monkeypatch.setattr(ops, "cli", exiting)
+
+    assert _invoke({"command": ["now"]})["exit_status"] == 3

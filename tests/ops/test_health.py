@@ -64,6 +64,20 @@ def test_a_dependency_that_does_not_answer_is_reported_down(settings):
     assert down == {"redis": "ConnectionError", "postgres:db1": "OperationalError"}
 
 
+def test_a_redis_cluster_that_does_not_answer_is_reported_down(settings):
+    # GIVEN a cluster-mode Redis nothing answers for (its client connects at first use)
+    broken = settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_cluster": True}
+    )
+
+    # WHEN health is checked
+    report = check(probes(Clients(broken)), broken.stage, timeout=5)
+
+    # THEN Redis is down, and the others are not
+    down = {d.name: d.error for d in report.dependencies if not d.ok}
+    assert down == {"redis": "ConnectionError"}
+
+
 def test_the_api_answers_503_when_a_dependency_is_down():
     # GIVEN a second API process whose Redis is gone
     port = free_port()

@@ -483,3 +483,9 @@ def test_a_map_naming_a_database_the_settings_lack_is_refused(map_store):
 
     with pytest.raises(MigrationError, match="db9"):
         ensure_shard_map(map_store, 4, ["db0", "db1"])
+
+
+def test_a_folder_without_migrations_is_refused(tmp_path):
+    # A package built without sql/ must not migrate nothing and call it done.
+    with pytest.raises(MigrationError, match="no migrations"):
+        load_migrations(tmp_path)
