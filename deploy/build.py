@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from deploy.cfn import Plan, Runtime
@@ -50,13 +51,21 @@ def package(plan: Plan, out: Path) -> dict[str, Path]:
         work = Path(scratch)
         merge = work / "merge.json"
         merge.write_text(json.dumps(merge_template(plan), indent=1))
-        _chalice_package(plan, merge, out)
-        api_zip = out / API_ZIP
-        _check_api_zip(api_zip)
-        _compile_zip(api_zip, work / "api")
-        for function in FUNCTIONS:
-            _function_zip(function, work / function.role, out / function.zip_name)
+        _chalice_package(plan, merge, out)  # makes `out`
+        # The builds are mostly pip and zlib in child processes and C: side by side.
+        with ThreadPoolExecutor(max_workers=len(FUNCTIONS) + 1) as pool:
+            builds = [pool.submit(_api_zip, out / API_ZIP, work / "api")]
+            builds += [
+                pool.submit(_function_zip, f, work / f.role, out / f.zip_name) for f in FUNCTIONS
+            ]
+            for build in builds:
+                build.result()
     return {p.name: p for p in sorted(out.iterdir())}
+
+
+def _api_zip(path: Path, scratch: Path) -> None:
+    _check_api_zip(path)
+    _compile_zip(path, scratch)
 
 
 def _chalice_package(plan: Plan, merge: Path, out: Path) -> None:
