@@ -260,3 +260,19 @@ def test_a_lambdas_settings_in_aws_reach_each_database_through_its_proxy_with_ia
         assert host["password"] is None  # IAM tokens, never a password in the environment
         assert dsn.path == "/" + template.properties(instance_id)["DBName"]
         assert "sslmode=require" in (dsn.query or "")
+
+
+# Lambda refuses a function whose environment variables take more than 4 KB in all.
+LAMBDA_ENVIRONMENT_BYTES = 4096
+
+
+@pytest.mark.parametrize("function_id", LAMBDAS)
+def test_a_lambdas_environment_fits_lambdas_limit_with_room_for_more_databases(
+    template, function_id
+):
+    variables = template.resolve(template.environment(function_id))
+    size = sum(len(name) + len(str(value)) for name, value in variables.items())
+
+    # Each physical database adds up to ~370 bytes (proxy DSN, admin DSN, secret ARN):
+    # two more must still fit before the DSNs have to move out of the environment.
+    assert size + 2 * 370 < LAMBDA_ENVIRONMENT_BYTES, size
