@@ -23,6 +23,12 @@ BATCH_WINDOW_SECONDS = 1
 ABANDONED_UPLOAD_DAYS = 15
 # Dead letters are kept the longest SQS allows, for operators to inspect and redrive.
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+# The name-claims table's sparse index of active usernames, for search by prefix
+# (chalicelib.accounts.claims): partitioned by the folded name's first character, sorted
+# by the folded name. Only active username claims carry these attributes.
+USERNAME_SEARCH_INDEX = "username-search"
+SEARCH_PREFIX_ATTRIBUTE = "search_prefix"
+SEARCH_NAME_ATTRIBUTE = "search_name"
 
 Template = dict[str, Any]
 
@@ -80,18 +86,42 @@ def _queue_policy(queue: str, service: str, source_arn: Any) -> Template:
     }
 
 
-def _table(name: str, key: str, ttl_attribute: str | None = None) -> Template:
+def _table(
+    name: str,
+    key: str,
+    ttl_attribute: str | None = None,
+    indexes: tuple[Template, ...] = (),
+) -> Template:
+    """A table keyed by one string attribute, with its global secondary indexes."""
+    index_keys = [k["AttributeName"] for index in indexes for k in index["KeySchema"]]
     properties: dict[str, Any] = {
         "TableName": name,
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": attribute, "AttributeType": "S"}
+            for attribute in dict.fromkeys([key, *index_keys])
+        ],
         "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
     }
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = list(indexes)
     if ttl_attribute:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl_attribute, "Enabled": True}
     return {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+
+
+def _username_search_index() -> Template:
+    """Active usernames by folded prefix; carries the user's ID, nothing else."""
+    return {
+        "IndexName": USERNAME_SEARCH_INDEX,
+        "KeySchema": [
+            {"AttributeName": SEARCH_PREFIX_ATTRIBUTE, "KeyType": "HASH"},
+            {"AttributeName": SEARCH_NAME_ATTRIBUTE, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["user_id"]},
+    }
 
 
 def _bucket(prefix: str) -> Template:
@@ -183,7 +213,9 @@ def service_resources(prefix: str) -> Template:
             },
         },
         "ShardMapTable": _table(f"{prefix}-shard-map", "pk"),
-        "NameClaimsTable": _table(f"{prefix}-name-claims", "pk"),
+        "NameClaimsTable": _table(
+            f"{prefix}-name-claims", "pk", indexes=(_username_search_index(),)
+        ),
         "SessionsTable": _table(f"{prefix}-sessions", "pk", ttl_attribute="expires_at"),
         # Powertools idempotency's default key and expiry attributes.
         "IdempotencyTable": _table(f"{prefix}-idempotency", "id", ttl_attribute="expiration"),

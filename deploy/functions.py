@@ -12,6 +12,7 @@ from chalicelib.resources import (
     FANOUT_TIMEOUT_SECONDS,
     SETTINGS_FROM_RESOURCES,
     THUMBNAIL_TIMEOUT_SECONDS,
+    USERNAME_SEARCH_INDEX,
     bucket_arn,
 )
 from deploy.cfn import (
@@ -178,6 +179,10 @@ def _table_arn(logical_id: str) -> Template:
     return get_att(logical_id, "Arn")
 
 
+def _index_arn(table: str, index: str) -> Template:
+    return sub(f"${{{table}.Arn}}/index/{index}")
+
+
 def _objects(plan: Plan, prefix: str) -> str:
     return f"{bucket_arn(plan.prefix)}/{prefix}*"
 
@@ -204,6 +209,8 @@ def api_statements(plan: Plan) -> list[Template]:
     return [
         *_common_statements(plan, "api"),
         _allow(_TABLE_WRITE, [_table_arn("NameClaimsTable"), _table_arn("SessionsTable")]),
+        # User search reads the claims' username index, and nothing else by query.
+        _allow("dynamodb:Query", _index_arn("NameClaimsTable", USERNAME_SEARCH_INDEX)),
         # The presigned POST is signed with the API's credentials: it may only put
         # originals (tagged pending, see chalicelib.resources.PENDING_TAG).
         _allow(["s3:PutObject", "s3:PutObjectTagging"], _objects(plan, ORIGINALS_PREFIX)),

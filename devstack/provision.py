@@ -151,12 +151,18 @@ def _queue_notification(q: dict[str, Any]) -> dict[str, Any]:
 
 def _table(dynamodb: Any, p: dict[str, Any]) -> Attributes:
     name = p["TableName"]
+    indexes = (
+        {"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]}
+        if "GlobalSecondaryIndexes" in p
+        else {}
+    )
     try:
         dynamodb.create_table(
             TableName=name,
             AttributeDefinitions=p["AttributeDefinitions"],
             KeySchema=p["KeySchema"],
             BillingMode=p["BillingMode"],
+            **indexes,
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":

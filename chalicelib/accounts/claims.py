@@ -17,10 +17,16 @@ from typing import Literal
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, PynamoDBConnectionError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.dynamo import bind, condition_failed, unavailable
 from chalicelib.errors import Conflict
+from chalicelib.resources import (
+    SEARCH_NAME_ATTRIBUTE,
+    SEARCH_PREFIX_ATTRIBUTE,
+    USERNAME_SEARCH_INDEX,
+)
 
 Kind = Literal["username", "email"]
 PENDING = "pending"
@@ -29,6 +35,11 @@ ACTIVE = "active"
 # A sign-up still running at half of it gives up rather than write its user late.
 STALE_SECONDS = 120.0
 _ATTEMPTS = 3
+
+# Folded usernames are made of [.0-9_a-z] ('.' sorts lowest): the first name after `n`
+# is at least n + '.', and every name beginning with `p` sorts below p + '~'.
+_LOWEST_CHAR = "."
+_ABOVE_EVERY_CHAR = "~"
 
 # (kind, name, shard) -> the ID of the user on `shard` holding that name, if any.
 FindUser = Callable[[Kind, str, int], "int | None"]
@@ -51,6 +62,18 @@ class Claim:
     shard: int
 
 
+class UsernameSearch(GlobalSecondaryIndex):
+    """Active usernames, folded, by their first character (a sparse index: only active
+    username claims carry its keys)."""
+
+    class Meta:
+        index_name = USERNAME_SEARCH_INDEX
+        projection = IncludeProjection(["user_id"])
+
+    search_prefix = UnicodeAttribute(hash_key=True, attr_name=SEARCH_PREFIX_ATTRIBUTE)
+    search_name = UnicodeAttribute(range_key=True, attr_name=SEARCH_NAME_ATTRIBUTE)
+
+
 def _model(table_name: str, region: str, host: str | None) -> type[Model]:
     class ClaimItem(Model):
         class Meta:
@@ -62,13 +85,21 @@ def _model(table_name: str, region: str, host: str | None) -> type[Model]:
         shard = NumberAttribute()
         claimed_at = NumberAttribute()
         user_id = NumberAttribute(null=True)
+        search_prefix = UnicodeAttribute(null=True, attr_name=SEARCH_PREFIX_ATTRIBUTE)
+        search_name = UnicodeAttribute(null=True, attr_name=SEARCH_NAME_ATTRIBUTE)
+        by_username = UsernameSearch()
 
     return bind(ClaimItem, table_name, region, host)
 
 
+def fold(name: str) -> str:
+    """A name as names are compared: case-insensitive."""
+    return name.lower()
+
+
 def claim_key(kind: Kind, name: str) -> str:
     """The item key of a name: case-insensitive."""
-    return f"{kind}#{name.lower()}"
+    return f"{kind}#{fold(name)}"
 
 
 class NameClaims:
@@ -113,6 +144,12 @@ class NameClaims:
         """Make a pending claim of ours final, for `user_id`."""
         item = self._model(claim_key(kind, name))
         actions = [self._model.state.set(ACTIVE), self._model.user_id.set(user_id)]
+        if kind == "username":  # into the search index
+            folded = fold(name)
+            actions += [
+                self._model.search_prefix.set(folded[0]),
+                self._model.search_name.set(folded),
+            ]
         if not self._write(
             lambda condition: item.update(actions=actions, condition=condition),
             self._model.claim_id == claim.claim_id,
@@ -132,6 +169,24 @@ class NameClaims:
         if held.state == ACTIVE:
             return int(held.user_id)
         return self._finish(kind, name, held) if self._is_stale(held) else None
+
+    def usernames(self, prefix: str, after: str | None, limit: int) -> list[tuple[str, int]]:
+        """Active usernames beginning with `prefix`, in order, after the name `after`:
+        up to `limit` (folded name, user ID), from the search index alone."""
+        prefix = fold(prefix)
+        lowest = prefix if after is None else max(prefix, fold(after) + _LOWEST_CHAR)
+        highest = prefix + _ABOVE_EVERY_CHAR
+        if not prefix or lowest > highest:
+            return []
+        try:
+            found = self._model.by_username.query(
+                prefix[0],
+                self._model.search_name.between(lowest, highest),
+                limit=limit,
+            )
+            return [(item.search_name, int(item.user_id)) for item in found]
+        except PynamoDBConnectionError as exc:
+            raise unavailable(exc, self._table) from exc
 
     def _dead_and_empty(self, kind: Kind, name: str, held: Model) -> bool:
         """Whether a held claim is a dead sign-up's with no user written: free to take."""

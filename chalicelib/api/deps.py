@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from chalicelib.media.service import MediaService
     from chalicelib.users.counters import Counters
     from chalicelib.users.profiles import Profiles
+    from chalicelib.users.search import UserSearch
 
 
 @lru_cache(maxsize=1)
@@ -107,6 +108,13 @@ def get_profiles() -> Profiles:
 
     clients = get_clients()
     return Profiles(clients.router, get_graph(), get_counters(), get_accounts().claims)
+
+
+@lru_cache(maxsize=1)
+def get_user_search() -> UserSearch:
+    from chalicelib.users.search import UserSearch
+
+    return UserSearch(get_accounts().claims, get_graph())
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Profiles: GET /users/me, PATCH /users/me, GET /users/{id}, GET /users/by-username/{name}."""
+"""Profiles: GET /users/me, PATCH /users/me, GET /users/{id}, GET /users/by-username/{name};
+user search: GET /users/search."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ConfigDict, Field, StrictBool
 
-from chalicelib.api.deps import get_profiles
+from chalicelib.api.deps import get_profiles, get_user_search
 from chalicelib.api.errors import NotFound
 from chalicelib.api.models import (
     MAX_USERNAME_CHARS,
@@ -15,18 +16,27 @@ from chalicelib.api.models import (
     ApiModel,
     Id,
     Text,
+    UserPageOut,
     UserPath,
+    UserSummaryOut,
 )
 from chalicelib.api.routing import Routes
+from chalicelib.config import get_settings
 
 if TYPE_CHECKING:
     from chalicelib.accounts.service import Caller
     from chalicelib.users.profiles import Profile
+    from chalicelib.users.search import SearchPage
 
 routes = Routes("users")
 
 MAX_FULL_NAME_CHARS = 64
 MAX_BIO_CHARS = 150  # Instagram's
+# The beginning of a username (any case), as typed: a leading '@' is allowed.
+SEARCH_PATTERN = rf"^@?[A-Za-z0-9._]{{1,{MAX_USERNAME_CHARS}}}$"
+# A search cursor is the last username shown, folded (see chalicelib.users.search).
+SEARCH_CURSOR_PATTERN = rf"^[a-z0-9._]{{1,{MAX_USERNAME_CHARS}}}$"
+_LIMITS = get_settings().limits
 
 
 class CountsOut(ApiModel):
@@ -82,6 +92,29 @@ class UsernamePath(ApiModel):
     username: str = Field(pattern=USERNAME_PATTERN, max_length=MAX_USERNAME_CHARS)
 
 
+class SearchQuery(ApiModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str = Field(
+        pattern=SEARCH_PATTERN,
+        max_length=MAX_USERNAME_CHARS + 1,
+        description="the beginning of a username, any case ('@' first is ignored)",
+    )
+    cursor: str | None = Field(
+        None, pattern=SEARCH_CURSOR_PATTERN, description="next_cursor of the last page"
+    )
+    count: int = Field(
+        _LIMITS.default_page_size,
+        ge=1,
+        le=_LIMITS.max_page_size,
+        description="items per page (after blocked users are left out, maybe fewer)",
+    )
+
+    @property
+    def prefix(self) -> str:
+        return self.q.removeprefix("@")
+
+
 def profile_out(profile: Profile) -> ProfileOut:
     return ProfileOut(**_fields(profile))
 
@@ -132,3 +165,22 @@ def get_user(caller: Caller, path: UserPath) -> ProfileOut:
 def get_user_by_username(caller: Caller, path: UsernamePath) -> ProfileOut:
     """A user's profile, by username (whatever the case)."""
     return profile_out(get_profiles().by_username(caller.user_id, path.username))
+
+
+@routes.route("/users/search", "GET", query=SearchQuery, response=UserPageOut)
+def search_users(caller: Caller, query: SearchQuery) -> UserPageOut:
+    """Users whose username begins with `q` (any case), in name order; blocked ones left out."""
+    found = get_user_search().search(caller.user_id, query.prefix, query.cursor, query.count)
+    return _search_page(found)
+
+
+def _search_page(page: SearchPage) -> UserPageOut:
+    return UserPageOut(
+        items=[
+            UserSummaryOut(
+                id=s.id, username=s.username, full_name=s.full_name, is_private=s.is_private
+            )
+            for s in page.items
+        ],
+        next_cursor=page.next,
+    )

@@ -184,3 +184,50 @@ def test_an_active_claim_is_never_taken_over_however_old(claims_at):
 
     with pytest.raises(NameTaken):
         claims_at(time.time).claim("username", username, a_claim())
+
+
+# The username search index
+
+
+def _activated(claims, name: str, user_id: int) -> None:
+    claim = a_claim()
+    claims.claim("username", name, claim)
+    claims.activate("username", name, claim, user_id)
+
+
+def test_an_active_username_claim_is_indexed_folded_and_an_e_mail_claim_is_not(
+    claims, clients, settings
+):
+    name = fresh_name("Idx")
+    email = f"{name}@Example.com"
+    claim = a_claim()
+    for kind, value in (("username", name), ("email", email)):
+        claims.claim(kind, value, claim)
+        claims.activate(kind, value, claim, 42)
+
+    username_item = stored_claim(clients, settings, "username", name)
+    email_item = stored_claim(clients, settings, "email", email)
+
+    assert (username_item["search_prefix"], username_item["search_name"]) == ("i", name.lower())
+    assert "search_name" not in email_item
+    assert "search_prefix" not in email_item
+
+
+def test_usernames_come_in_name_order_and_each_page_starts_just_after_the_last(claims):
+    # GIVEN names that sort tightly: the prefix itself, its extensions by the alphabet's
+    # lowest and highest characters, and a name just past the prefix
+    tag = f"o{uuid.uuid4().hex[:10]}"
+    names = [tag, f"{tag}.", f"{tag}..a", f"{tag}.a", f"{tag}0", f"{tag}_", f"{tag}z"]
+    for user_id, name in enumerate(names, start=1):
+        _activated(claims, name, user_id)
+    _activated(claims, f"{tag[:-1]}{chr(ord(tag[-1]) + 1)}", 99)  # past the prefix
+
+    # WHEN they are read one at a time, each after the one before
+    seen, after = [], None
+    while found := claims.usernames(tag.upper(), after, 1):
+        seen.append(found[0])
+        after = found[0][0]
+
+    # THEN every name with the prefix comes once, in order, with its user
+    assert seen == [(name, user_id) for user_id, name in enumerate(sorted(names), start=1)]
+    assert claims.usernames(tag, None, 100) == seen

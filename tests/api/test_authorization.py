@@ -148,6 +148,12 @@ def lists_only(expected: Callable[[World], list]) -> Callable:
     return check
 
 
+def finds_the_owner_unless_a_block_stands_between(world: World, role: str, response) -> None:
+    """Search finds a private owner as a public one; a block, either way, hides them."""
+    found = [] if role in ("blocked", "blocker") else [world.owner]
+    lists_only(lambda _: found)(world, role, response)
+
+
 def lists_the_callers_own_requests(world: World, role: str, response) -> None:
     asked = [world.people["requester"]] if world.private and role == "owner" else []
     lists_only(lambda _: asked)(world, role, response)
@@ -373,6 +379,9 @@ ROUTES: dict[tuple[str, str], Row] = {
         _owner("/users/{owner}/following"), lists_only(lambda world: [world.people["follower"]])
     ),
     ("GET", "/me/follow-requests"): Row(_me("/me/follow-requests"), lists_the_callers_own_requests),
+    ("GET", "/users/search"): Row(
+        _owner("/users/search?q={name}"), finds_the_owner_unless_a_block_stands_between
+    ),
     ("GET", "/feed"): Row(_me("/feed"), feeds_only_what_the_caller_may_see),
     ("POST", "/users/{user_id}/follow"): Row(
         _owner("/users/{owner}/follow"), is_a_relationship_and_nothing_more, mutates=True
@@ -449,6 +458,7 @@ PRIVATE_OWNER = {
     ("GET", "/users/{user_id}/followers"):              "403    200    403    404    404    200",
     ("GET", "/users/{user_id}/following"):              "403    200    403    404    404    200",
     ("GET", "/me/follow-requests"):                     "200    200    200    200    200    200",
+    ("GET", "/users/search"):                           "200    200    200    200    200    200",
     ("GET", "/feed"):                                   "200    200    200    200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    200    404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    200    404    200    422",
@@ -479,6 +489,7 @@ PUBLIC_OWNER = {
     ("GET", "/users/{user_id}/followers"):              "200    200    -      404    404    200",
     ("GET", "/users/{user_id}/following"):              "200    200    -      404    404    200",
     ("GET", "/me/follow-requests"):                     "200    200    -      200    200    200",
+    ("GET", "/users/search"):                           "200    200    -      200    200    200",
     ("GET", "/feed"):                                   "200    200    -      200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    -      404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    -      404    200    422",

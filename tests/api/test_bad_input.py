@@ -75,6 +75,31 @@ BAD_PAGE_QUERIES = {
     "cursor is given twice": {"cursor": ["1_1", "2_2"]},
     "an unknown parameter": {"page": "2"},
 }
+# GET /users/search: q is 1-30 characters of the username alphabet, an '@' first allowed;
+# its cursor is a folded username.
+BAD_SEARCH_QUERIES = {
+    "no q": {},
+    "an empty q": {"q": ""},
+    "only an at sign": {"q": "@"},
+    "q of 31 characters": {"q": "a" * 31},
+    "q of 3000 characters": {"q": "a" * 3000},
+    "q with a hyphen": {"q": "a-b"},
+    "q with a space": {"q": "a b"},
+    "q with a letter outside ASCII": {"q": "\u00e9t\u00e9"},
+    "q with a NUL": {"q": "a\x00"},
+    "q with two at signs": {"q": "@@a"},
+    "q with a wildcard": {"q": "a*"},
+    "q given twice": {"q": ["a", "b"]},
+    "count is zero": {"q": "a", "count": "0"},
+    "count over the maximum": {"q": "a", "count": str(LIMITS.max_page_size + 1)},
+    "count is letters": {"q": "a", "count": "abc"},
+    "count is given twice": {"q": "a", "count": ["1", "2"]},
+    "cursor in capitals": {"q": "a", "cursor": "ABC"},
+    "cursor of 31 characters": {"q": "a", "cursor": "a" * 31},
+    "cursor with a hyphen": {"q": "a", "cursor": "a-b"},
+    "cursor is empty": {"q": "a", "cursor": ""},
+    "an unknown parameter": {"q": "a", "page": "2"},
+}
 
 
 def _operations(where: Callable) -> list[tuple[str, str]]:
@@ -127,7 +152,7 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
         ("POST", "/media/{media_id}/comments"),
         ("POST", "/sessions"),
     ]
-    assert sorted([*PAGE_ROUTES, "/feed"]) == sorted(
+    assert sorted([*PAGE_ROUTES, "/feed", "/users/search"]) == sorted(
         op.path for op in api.operations if op.query_model is not None
     )  # /feed pages by max_id: tests/feed/test_feed_reads.py refuses its bad queries
 
@@ -437,6 +462,13 @@ def test_a_made_up_but_well_formed_cursor_gives_a_page(member, photo, path, curs
 
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("case", list(BAD_SEARCH_QUERIES))
+def test_a_bad_search_is_refused(member, case):
+    response = member.get("/users/search", params=BAD_SEARCH_QUERIES[case])
+
+    refused(response, 400, "validation_failed")
 
 
 # Media: what refused media input must leave as it was

@@ -126,6 +126,23 @@ def test_no_role_allows_wildcards_where_a_name_is_known(template):
     assert problems == []
 
 
+def test_only_the_api_may_query_and_only_the_username_search_index(template):
+    claims = template.resolve(get_att("NameClaimsTable", "Arn"))
+
+    queries = {
+        function_id: [
+            template.resolve(r)
+            for r in template.granted(template.role_of(function_id), "dynamodb:Query")
+        ]
+        for function_id in LAMBDAS
+    }
+
+    assert queries == {
+        function_id: [f"{claims}/index/username-search"] if function_id == "APIHandler" else []
+        for function_id in LAMBDAS
+    }
+
+
 @pytest.mark.parametrize("function_id", LAMBDAS)
 def test_a_lambda_runs_as_a_role_of_its_own_policies_only(template, function_id):
     properties = template.properties(function_id)

@@ -192,8 +192,27 @@ def test_a_table_exists_keyed_by_its_string_hash_key(clients, private, table, ha
 
     assert described["TableStatus"] == "ACTIVE"
     assert described["KeySchema"] == [{"AttributeName": hash_key, "KeyType": "HASH"}]
-    assert described["AttributeDefinitions"] == [{"AttributeName": hash_key, "AttributeType": "S"}]
+    assert {"AttributeName": hash_key, "AttributeType": "S"} in described["AttributeDefinitions"]
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_name_claims_table_has_the_username_search_index(clients, private):
+    described = clients.dynamodb.describe_table(TableName=private["PHOTOFEED_NAME_CLAIMS_TABLE"])
+
+    (index,) = described["Table"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "username-search"
+    assert index["KeySchema"] == [
+        {"AttributeName": "search_prefix", "KeyType": "HASH"},
+        {"AttributeName": "search_name", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["user_id"]}
+    assert {
+        a["AttributeName"]: a["AttributeType"] for a in described["Table"]["AttributeDefinitions"]
+    } == {
+        "pk": "S",
+        "search_prefix": "S",
+        "search_name": "S",
+    }
 
 
 @pytest.mark.parametrize(
