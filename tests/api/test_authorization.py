@@ -694,7 +694,7 @@ def test_a_protected_route_without_a_valid_token_is_a_401_with_a_challenge(
     authorization = CREDENTIALS[credential](someone)
     headers = {"Authorization": authorization} if authorization else {}
     url = route[1].format(
-        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1
+        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1, name="t"
     )
     body = {"bio": "not allowed"} if route == ("PATCH", "/users/me") else None
 
