@@ -14,6 +14,7 @@ from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
 from chalicelib.observability import DeferredTracer, logs_and_metrics
 from chalicelib.ops.routes import routes as operations
+from chalicelib.tags.routes import routes as tags
 from chalicelib.users.routes import routes as users
 
 SERVICE = "api"
@@ -33,6 +34,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, media, feed):
+for routes in (operations, accounts, users, graph, media, feed, tags):
     api.register(routes)
 api.register_document_route()

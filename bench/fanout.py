@@ -64,6 +64,7 @@ from chalicelib.feed.lists import IdLists
 from chalicelib.feed.timelines import MAX_ID, Timelines, timelines_of
 from chalicelib.shards.ids import EPOCH_MS, encode
 from chalicelib.shards.routing import Router
+from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 
@@ -261,6 +262,7 @@ class Bench:
             cache=self.cache,
             send=_no_chunks,
             settings=settings.feed,
+            tags=tag_index_of(clients),
         )
 
     def ours_redis(self, media_id: int) -> int:

@@ -72,6 +72,36 @@ def media(media_id: int) -> str:
     return f"media:{{{media_id}}}"
 
 
+def tag(name: str) -> str:
+    """A hashtag's media IDs, newest first (chalicelib.tags.index); names hold no braces."""
+    return f"tag:{{{name}}}"
+
+
+def tag_rebuild(name: str) -> str:
+    """The marker of a rebuild of `tag` in progress (same slot as `tag`)."""
+    return f"tag:{{{name}}}:rebuild"
+
+
+def tag_count(name: str) -> str:
+    """A hashtag's count of ready media, as last counted in PostgreSQL."""
+    return f"tag:{{{name}}}:count"
+
+
+def tag_names() -> str:
+    """Every hashtag of a ready media: a sorted set (scores 0), searched by prefix."""
+    return "tags:{names}"
+
+
+def tag_names_rebuild() -> str:
+    """The marker of a rebuild of `tag_names` in progress (same slot)."""
+    return "tags:{names}:rebuild"
+
+
+def tag_names_building(token: str) -> str:
+    """Where a rebuild of `tag_names` gathers the names before they replace it (same slot)."""
+    return f"tags:{{names}}:building:{token}"
+
+
 def feed_shedding() -> str:
     """The load-shedding switch of feed reads ("on" or absent)."""
     return "config:feed-shedding"

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from chalicelib.graph.service import Graph
     from chalicelib.media.cache import MediaCache
     from chalicelib.media.service import MediaService
+    from chalicelib.tags.index import TagIndex
+    from chalicelib.tags.service import Tags
     from chalicelib.users.counters import Counters
     from chalicelib.users.profiles import Profiles
     from chalicelib.users.search import UserSearch
@@ -131,7 +133,33 @@ def get_media() -> MediaService:
         bucket=settings.bucket,
         limits=settings.limits,
         media_cache=get_media_cache(),
+        tagged=_index_tags,
     )
+
+
+def _index_tags(media_id: int, tags: list[str]) -> None:
+    """A ready media took tags (a comment, an edited caption): its tag lists and the
+    search index take it (a list Redis cannot reach now is rebuilt when next read)."""
+    from chalicelib.redis_client import REDIS_ERRORS
+
+    try:
+        get_tag_index().tagged(media_id, tags)
+    except REDIS_ERRORS:
+        logging.getLogger(__name__).warning("tag indexing skipped", exc_info=True)
+
+
+@lru_cache(maxsize=1)
+def get_tag_index() -> TagIndex:
+    from chalicelib.tags.index import tag_index_of
+
+    return tag_index_of(get_clients())
+
+
+@lru_cache(maxsize=1)
+def get_tags() -> Tags:
+    from chalicelib.tags.service import Tags
+
+    return Tags(router=get_clients().router, index=get_tag_index(), media_cache=get_media_cache())
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Fan-out on write: a ready media's ID pushed onto its audience's feeds.
 
-    media ready -> own feed and recent list -> celebrity? stop (readers pull)
+    media ready -> own feed, recent list, its tags' lists -> celebrity? stop (readers pull)
                 -> audience <= one chunk? push now : split into chunk messages
     chunk       -> followers in (after, through], a page at a time
                 -> the recently active among them -> push
@@ -25,6 +25,7 @@ from chalicelib.feed.events import FanoutChunk, MediaReady
 from chalicelib.feed.timelines import MAX_ID, Timelines
 from chalicelib.media import records
 from chalicelib.shards.routing import Router
+from chalicelib.tags.index import TagIndex
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 
@@ -56,6 +57,7 @@ class FanOut:
         cache: redis.Redis,
         send: Callable[[FanoutChunk], None],
         settings: FeedSettings,
+        tags: TagIndex,
     ) -> None:
         self._router = router
         self._timelines = timelines
@@ -64,6 +66,7 @@ class FanOut:
         self._cache = cache
         self._send = send
         self._settings = settings
+        self._tags = tags
 
     def media_ready(self, event: MediaReady) -> Fanned:
         """Start a ready media's fan-out."""
@@ -71,6 +74,7 @@ class FanOut:
             return Fanned(gone=True)
         self._timelines.push([event.owner_id], event.media_id)
         self._timelines.push_recent(event.owner_id, event.media_id)
+        self._tags.media_ready(event.media_id)
         followers = self._counters.get(event.owner_id).followers
         if followers >= self._settings.celebrity_followers:
             self._cache.sadd(redis_keys.celebrities(), event.owner_id)

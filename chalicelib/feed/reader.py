@@ -22,7 +22,7 @@ from chalicelib.errors import DependencyUnavailable
 from chalicelib.feed import queries
 from chalicelib.feed.timelines import MAX_ID, Timelines
 from chalicelib.media import records
-from chalicelib.media.cache import MediaCache
+from chalicelib.media.cache import MediaCache, hydrated
 from chalicelib.media.records import Media
 from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.ids import shard_of
@@ -161,17 +161,7 @@ class FeedReader:
 
     def _hydrated(self, ids: list[int]) -> dict[int, Media]:
         """Media records: from the cache, misses from PostgreSQL (then cached)."""
-        found = self._media_cache.get_many(ids)
-        misses = [i for i in ids if i not in found and self._router.holds(i)]
-        if misses:
-            by_shard = _by_shard(misses)
-            rows = self._router.query_shards(
-                by_shard, lambda shard, s: records.many_query(s, by_shard[shard])
-            )
-            loaded = [records.media_from_row(row) for row in rows]
-            self._media_cache.put_many(loaded)
-            found.update((m.id, m) for m in loaded)
-        return found
+        return hydrated(self._media_cache, self._router, ids)
 
     def _celebrity_ids(self) -> set[int]:
         read_at, members = self._celebrities

@@ -18,8 +18,11 @@ from typing import Any
 import redis
 
 from chalicelib import redis_keys
+from chalicelib.media import records
 from chalicelib.media.records import Location, Media
 from chalicelib.redis_client import REDIS_ERRORS
+from chalicelib.shards.ids import shard_of
+from chalicelib.shards.routing import Router
 
 _log = logging.getLogger(__name__)
 
@@ -70,3 +73,21 @@ class MediaCache:
             self._cache.delete(redis_keys.media(media_id))
         except REDIS_ERRORS:
             _log.warning("media cache unavailable; entry expires on its own", exc_info=True)
+
+
+def hydrated(media_cache: MediaCache, router: Router, ids: list[int]) -> dict[int, Media]:
+    """Media records: from the cache, misses from PostgreSQL (one statement per physical
+    database, then cached). IDs the deployment does not hold are left out."""
+    found = media_cache.get_many(ids)
+    misses = [i for i in ids if i not in found and router.holds(i)]
+    if misses:
+        by_shard: dict[int, list[int]] = {}
+        for media_id in misses:
+            by_shard.setdefault(shard_of(media_id), []).append(media_id)
+        rows = router.query_shards(
+            by_shard, lambda shard, s: records.many_query(s, by_shard[shard])
+        )
+        loaded = [records.media_from_row(row) for row in rows]
+        media_cache.put_many(loaded)
+        found.update((m.id, m) for m in loaded)
+    return found

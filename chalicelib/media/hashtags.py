@@ -31,6 +31,18 @@ def normalize_tag(tag: str) -> str:
     return unicodedata.normalize("NFKC", tag).casefold()
 
 
+def tag_name(text: str) -> str:
+    """A tag a caller names (a leading '#' allowed), as stored; ValueError unless it is
+    one tag as captions make them (tag characters only, not only underscores, at most
+    MAX_TAG_CHARS once normalized)."""
+    tag = normalize_tag(text.removeprefix("#"))
+    if not tag or len(tag) > MAX_TAG_CHARS:
+        raise ValueError(f"a tag has 1 to {MAX_TAG_CHARS} characters")
+    if not all(_in_tag(char) for char in tag) or not tag.strip("_"):
+        raise ValueError("a tag holds letters, digits, marks and underscores only")
+    return tag
+
+
 def _in_tag(char: str) -> bool:
     # Letters, digits and combining marks of any script (Devanagari's vowel signs are
     # marks, not letters), and the underscore.

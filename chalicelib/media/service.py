@@ -82,6 +82,7 @@ class MediaService:
         bucket: str,
         limits: Limits,
         media_cache: MediaCache,
+        tagged: Callable[[int, list[str]], None] = lambda media_id, tags: None,
     ) -> None:
         self._router = router
         self._graph = graph
@@ -90,6 +91,9 @@ class MediaService:
         self._bucket = bucket
         self._limits = limits
         self._media_cache = media_cache
+        # Told of tags a ready media takes (the tag index); those of a media becoming
+        # ready are indexed by fan-out.
+        self._tagged = tagged
 
     def reserve_upload(self, owner: int, upload: NewUpload) -> tuple[Media, UploadForm]:
         """A pending media and the presigned POST its original goes up with."""
@@ -164,6 +168,8 @@ class MediaService:
         self._media_cache.forget(media_id)
         if media is None:
             raise NotFound("no such media")
+        if "caption" in changes and media.status == READY:
+            self._tagged(media_id, hashtags(media.caption))
         return MediaView(media, view.owner, view.liked)
 
     def delete(self, viewer: int, media_id: int) -> None:
@@ -237,6 +243,7 @@ class MediaService:
 
         made = self._on(media_id, add)
         self._media_cache.forget(media_id)
+        self._tagged(media_id, hashtags(body))
         return made
 
     def author(self, user_id: int) -> Summary:

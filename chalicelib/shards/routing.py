@@ -80,6 +80,10 @@ class Router:
         outside, e.g. in a URL, may name any of the 8192)."""
         return object_id > 0 and shard_of(object_id) < self._map.get().logical_shards
 
+    def all_shards(self) -> range:
+        """Every logical shard of the deployment (for a query over all of them)."""
+        return range(self._map.get().logical_shards)
+
     def writable_shard(self, rng: random.Random) -> int:
         """A random logical shard that is not being moved: where a new user goes."""
         shard_map = self._map.get()

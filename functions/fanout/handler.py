@@ -32,6 +32,7 @@ from chalicelib.feed.events import FanoutChunk, MediaReady, media_event_from, pa
 from chalicelib.feed.fanout import FanOut
 from chalicelib.feed.timelines import timelines_of
 from chalicelib.observability import powertools
+from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 
@@ -67,6 +68,7 @@ fanout = FanOut(
     cache=clients.redis,
     send=send,
     settings=settings.feed,
+    tags=tag_index_of(clients),
 )
 
 

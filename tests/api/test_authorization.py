@@ -62,6 +62,11 @@ class World:
         return self.people["owner"]
 
     @property
+    def tag(self) -> str:
+        """The tag of the owner's "read" media (a tag holds no '-': the secret's hex)."""
+        return "t" + self.secret.removeprefix("secret-")
+
+    @property
     def asker(self):
         """Whose follow request approving and denying name: the requester, or (public
         owners have none) the stranger."""
@@ -212,7 +217,12 @@ def stock_media(world: World) -> World:
     """Upload the owner's media; like and comment on them as the media routes' checks
     expect (the follower first, then the owner)."""
     owner, follower = world.owner, world.people["follower"]
-    made = upload_all([(owner, {"caption": f"{name} {world.secret}"}) for name in MEDIA_FOR])
+    made = upload_all(
+        [
+            (owner, {"caption": f"{name} {world.secret}" + _tagged(world, name)})
+            for name in MEDIA_FOR
+        ]
+    )
     assert [m["status"] for m in made] == ["ready"] * len(MEDIA_FOR), made
     world.media = dict(zip(MEDIA_FOR, ids(made), strict=True))
     world.media["pending"] = a_pending_media(owner, caption=world.secret)["id"]
@@ -226,6 +236,22 @@ def stock_media(world: World) -> World:
         body = {"body": f"{role} {world.secret}"}
         _ok(member.post(f"/media/{world.media['comments']}/comments", json=body), 201)
     return world
+
+
+def _tagged(world: World, name: str) -> str:
+    return f" #{world.tag}" if name == "read" else ""
+
+
+def tags_only_what_the_caller_may_see(world: World, role: str, response) -> None:
+    body = response.json()
+    assert set(body) == {"tag", "items", "next_max_id"}
+    shown = [world.media["read"]] if _may_see_media(world, role) else []
+    assert (body["tag"], ids(body["items"]), body["next_max_id"]) == (world.tag, shown, None)
+
+
+def finds_the_tag_with_its_count(world: World, role: str, response) -> None:
+    # Counts are of every ready media, whoever may see them (as Instagram's are).
+    assert response.json() == {"items": [{"name": world.tag, "media_count": 1}]}
 
 
 def _read(member, media_id: str) -> requests.Response:
@@ -442,6 +468,12 @@ ROUTES: dict[tuple[str, str], Row] = {
         _media("/media/{media}/comments", "comments"), lists_the_comments
     ),
     ("DELETE", "/media/{media_id}/comments/{comment_id}"): Row(_a_new_comment, deletes_the_comment),
+    ("GET", "/tags/{name}/media"): Row(
+        lambda world: f"/tags/{world.tag}/media", tags_only_what_the_caller_may_see
+    ),
+    ("GET", "/tags/search"): Row(
+        lambda world: f"/tags/search?q={world.tag}", finds_the_tag_with_its_count
+    ),
 }
 
 # What each role gets, towards a private owner and towards a public one ("-": no such role).
@@ -479,6 +511,8 @@ PRIVATE_OWNER = {
     ("GET", "/media/{media_id}/comments"):              "404    200    404    404    404    200",
     ("DELETE", "/media/{media_id}/comments/{comment_id}"):
                                                         "404    204    404    404    404    204",
+    ("GET", "/tags/{name}/media"):                      "200    200    200    200    200    200",
+    ("GET", "/tags/search"):                            "200    200    200    200    200    200",
 }
 PUBLIC_OWNER = {
     ("GET", "/users/me"):                               "200    200    -      200    200    200",
@@ -510,6 +544,8 @@ PUBLIC_OWNER = {
     ("GET", "/media/{media_id}/comments"):              "200    200    -      404    404    200",
     ("DELETE", "/media/{media_id}/comments/{comment_id}"):
                                                         "403    204    -      404    404    204",
+    ("GET", "/tags/{name}/media"):                      "200    200    -      200    200    200",
+    ("GET", "/tags/search"):                            "200    200    -      200    200    200",
 }
 # fmt: on
 
@@ -669,7 +705,7 @@ def test_a_protected_route_without_a_valid_token_is_a_401_with_a_challenge(
     authorization = CREDENTIALS[credential](someone)
     headers = {"Authorization": authorization} if authorization else {}
     url = route[1].format(
-        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1
+        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1, name="t"
     )
     body = {"bio": "not allowed"} if route == ("PATCH", "/users/me") else None
 

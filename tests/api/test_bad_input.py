@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from urllib.parse import quote
 
 import pytest
 from psycopg2 import sql
@@ -63,6 +64,7 @@ PAGE_ROUTES = [
     "/media/{media_id}/likes",
     "/media/{media_id}/comments",
 ]
+TAG_ROUTES = ["/tags/{name}/media", "/tags/search"]
 BAD_PAGE_QUERIES = {
     "count is letters": {"count": "abc"},
     "count is a fraction": {"count": "1.5"},
@@ -140,7 +142,9 @@ def photo(poster) -> dict:
 
 
 def _url(route: tuple[str, str], user_id: object = 1, media_id: object = 1) -> str:
-    return route[1].format(user_id=user_id, username="someone", media_id=media_id, comment_id=1)
+    return route[1].format(
+        user_id=user_id, username="someone", media_id=media_id, comment_id=1, name="tag"
+    )
 
 
 def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
@@ -152,9 +156,10 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
         ("POST", "/media/{media_id}/comments"),
         ("POST", "/sessions"),
     ]
-    assert sorted([*PAGE_ROUTES, "/feed", "/users/search"]) == sorted(
+    assert sorted([*PAGE_ROUTES, "/feed", "/users/search", *TAG_ROUTES]) == sorted(
         op.path for op in api.operations if op.query_model is not None
-    )  # /feed pages by max_id: tests/feed/test_feed_reads.py refuses its bad queries
+    )  # /feed and tag pages go by max_id: tests/feed/test_feed_reads.py and
+    # tests/tags/test_tags.py refuse their bad queries; bad tags are refused below
 
 
 # Bodies that cannot be read
@@ -437,12 +442,36 @@ def test_a_username_nobody_holds_is_not_found(member):
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=_route_id)
 def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, photo, route):
     url = route[1].format(
-        user_id=member.id, username=member.username, media_id=photo["id"], comment_id=1
+        user_id=member.id, username=member.username, media_id=photo["id"], comment_id=1, name="kept"
     )
+    params = {"unexpected": "1", **({"q": "kept"} if route[1] == "/tags/search" else {})}
 
-    response = http.request(route[0], url, params={"unexpected": "1"}, headers=member.headers)
+    response = http.request(route[0], url, params=params, headers=member.headers)
 
     refused(response, 400, "validation_failed")
+
+
+# Tags: empty, overlong, or not one tag (tests/tags/test_tags.py has more).
+NOT_TAGS = {
+    "empty": "",
+    "only a #": "#",
+    "only underscores": "__",
+    "a hyphen": "a-b",
+    "a NUL": "a\x00b",
+    "too long": "a" * 101,
+    "far too long": "a" * 3000,
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_TAGS))
+def test_a_search_for_what_is_no_tag_is_refused(member, case):
+    refused(member.get("/tags/search", params={"q": NOT_TAGS[case]}), 400, "validation_failed")
+
+
+@pytest.mark.parametrize("case", [case for case in NOT_TAGS if NOT_TAGS[case]])
+def test_a_tag_page_of_what_is_no_tag_is_refused(member, case):
+    name = quote(NOT_TAGS[case], safe="")
+    refused(member.get(f"/tags/{name}/media"), 400, "validation_failed")
 
 
 @pytest.mark.parametrize("path", PAGE_ROUTES)

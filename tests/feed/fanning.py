@@ -26,6 +26,7 @@ from chalicelib.graph.service import Graph
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
 from chalicelib.shards.ids import EPOCH_MS, encode
+from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 from tests.feed.feeds import ready_event
@@ -60,6 +61,7 @@ class Fanning:
             cache=clients.redis,
             send=self._send,
             settings=settings,
+            tags=tag_index_of(clients),
         )
 
     def _send(self, chunk: FanoutChunk) -> None:

@@ -1,0 +1,1 @@
+"""Hashtag pages and search, on the local stack."""
