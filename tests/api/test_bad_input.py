@@ -62,6 +62,7 @@ PAGE_ROUTES = [
     "/users/{user_id}/media",
     "/media/{media_id}/likes",
     "/media/{media_id}/comments",
+    "/activity",
 ]
 BAD_PAGE_QUERIES = {
     "count is letters": {"count": "abc"},
