@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice import Chalice
 
 from chalicelib.accounts.routes import routes as accounts
+from chalicelib.activity.routes import routes as activity
 from chalicelib.api.deps import get_accounts
 from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
@@ -34,6 +35,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, media, feed, tags):
+for routes in (operations, accounts, users, graph, media, feed, tags, activity):
     api.register(routes)
 api.register_document_route()

@@ -105,3 +105,13 @@ def tag_names_building(token: str) -> str:
 def feed_shedding() -> str:
     """The load-shedding switch of feed reads ("on" or absent)."""
     return "config:feed-shedding"
+
+
+def activity(user_id: int) -> str:
+    """What happened to the user: a sorted set of entries by time (chalicelib.activity)."""
+    return f"activity:{{{user_id}}}"
+
+
+def activity_rebuild(user_id: int) -> str:
+    """The marker of a rebuild of `activity` in progress (same slot as `activity`)."""
+    return f"activity:{{{user_id}}}:rebuild"

@@ -18,6 +18,7 @@ from chalicelib.config import get_settings
 
 if TYPE_CHECKING:
     from chalicelib.accounts.service import Accounts
+    from chalicelib.activity.service import ActivityFeed, ActivityRecorder
     from chalicelib.clients import Clients
     from chalicelib.feed.reader import FeedReader
     from chalicelib.feed.timelines import Timelines
@@ -51,7 +52,12 @@ def get_counters() -> Counters:
 def get_graph() -> Graph:
     from chalicelib.graph.service import Graph
 
-    return Graph(get_clients().router, get_counters(), followed=_merge_into_feed)
+    return Graph(
+        get_clients().router,
+        get_counters(),
+        followed=_merge_into_feed,
+        activity=get_activity_recorder(),
+    )
 
 
 def _merge_into_feed(source: int, target: int) -> None:
@@ -134,6 +140,7 @@ def get_media() -> MediaService:
         limits=settings.limits,
         media_cache=get_media_cache(),
         tagged=_index_tags,
+        activity=get_activity_recorder(),
     )
 
 
@@ -191,3 +198,22 @@ def get_feed() -> FeedReader:
         cache=clients.redis,
         shedding=LoadShedding(clients.redis).on,
     )
+
+
+@lru_cache(maxsize=1)
+def get_activity_recorder() -> ActivityRecorder:
+    """What puts likes, comments, follows, requests and approvals on activity lists."""
+    from chalicelib.activity.lists import ActivityLists
+    from chalicelib.activity.service import ActivityRecorder
+
+    clients = get_clients()
+    return ActivityRecorder(ActivityLists(clients.redis), clients.router)
+
+
+@lru_cache(maxsize=1)
+def get_activity() -> ActivityFeed:
+    from chalicelib.activity.lists import ActivityLists
+    from chalicelib.activity.service import ActivityFeed
+
+    clients = get_clients()
+    return ActivityFeed(ActivityLists(clients.redis), clients.router, get_graph())

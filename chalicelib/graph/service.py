@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from chalicelib.graph import store
@@ -22,6 +22,9 @@ from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
 from chalicelib.users.counters import Counters
 from chalicelib.users.store import Summary, User, summaries_query
+
+if TYPE_CHECKING:
+    from chalicelib.activity.service import ActivityRecorder
 
 T = TypeVar("T")
 # How many pending requests one page of approvals handles (going public approves all).
@@ -77,12 +80,15 @@ class Graph:
         router: Router,
         counters: Counters,
         followed: Callable[[int, int], None] = lambda source, target: None,
+        activity: ActivityRecorder | None = None,
     ) -> None:
         self._router = router
         self._counters = counters
         # Told (source, target) once a follow is made: the source's feed takes in the
         # target's recent media.
         self._followed = followed
+        # Told of follows, requests and approvals once they commit (activity feeds).
+        self._activity = activity
 
     def look(self, viewer: int, target: int) -> Look:
         """The target as the viewer finds them; NotFound if there is no such user."""
@@ -121,6 +127,8 @@ class Graph:
             self._link(viewer, target)  # when already following: finishes a half-done follow
             return replace(look.relationship, following=True, requested=False)
         self._on(target, lambda c, s: store.add(c, s, "follow_requests", target, viewer))
+        if self._activity is not None:
+            self._activity.requested(viewer, target)
         return replace(look.relationship, requested=True)
 
     def unfollow(self, viewer: int, target: int) -> Relationship:
@@ -145,7 +153,7 @@ class Graph:
         )
         if not approved:
             raise NotFound("no follow request from this user")
-        self._link(requester, owner)
+        self._link(requester, owner, approved=True)
 
     def deny(self, owner: int, requester: int) -> None:
         """Refuse a follow request (nothing to refuse is fine: the same end state)."""
@@ -163,7 +171,7 @@ class Graph:
                 ),
             )
             for requester, _ in rows:
-                self._link(requester, owner)
+                self._link(requester, owner, approved=True)
             approved += len(rows)
             if len(rows) < _APPROVE_BATCH:
                 return approved
@@ -247,20 +255,27 @@ class Graph:
         last = shown[-1] if len(rows) > limit else None
         return Page(items, (last[1], last[0]) if last else None)
 
-    def _link(self, source: int, target: int) -> None:
-        """The two halves of a follow: the truth, then the index (and the request goes)."""
+    def _link(self, source: int, target: int, approved: bool = False) -> None:
+        """The two halves of a follow: the truth (when `approved`, marked as an approved
+        request), then the index (and the request goes)."""
+
+        def truth(conn, s) -> bool:
+            added = store.add(conn, s, "follows", source, target)
+            if approved:
+                store.mark_approved(conn, s, source, target)
+            return added
 
         def index(conn, s) -> bool:
             store.remove(conn, s, "follow_requests", target, source)
             return store.add(conn, s, "followers", target, source)
 
-        self._counted(
-            source,
-            lambda c, s: store.add(c, s, "follows", source, target),
-            lambda added: [(source, "following", +added)],
-        )
+        self._counted(source, truth, lambda added: [(source, "following", +added)])
         self._counted(target, index, lambda added: [(target, "followers", +added)])
         self._followed(source, target)
+        if self._activity is not None:
+            self._activity.followed(source, target)
+            if approved:
+                self._activity.approved(target, source)
 
     def _unlink(self, source: int, target: int) -> None:
         """The two halves of an unfollow, truth first (a pending request goes too)."""

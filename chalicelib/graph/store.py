@@ -159,3 +159,15 @@ def blocked_among(
         [blocker, list(others)],
     )
     return {row[0] for row in rows}
+
+
+def mark_approved(conn: Connection, schema: sql.Identifier, source: int, target: int) -> None:
+    """Record that a follow came from an approved request (the first approval's time)."""
+    _run(
+        conn,
+        sql.SQL(
+            "UPDATE {s}.follows SET approved_at = now() "
+            "WHERE source_id = %s AND target_id = %s AND approved_at IS NULL"
+        ).format(s=schema),
+        [source, target],
+    )

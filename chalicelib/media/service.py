@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.config import Limits
 from chalicelib.errors import Conflict, NotFound, PermissionDenied, RateLimited
@@ -25,6 +25,9 @@ from chalicelib.media.uploads import CONTENT_TYPES
 from chalicelib.shards.routing import Router
 from chalicelib.users.counters import Counters
 from chalicelib.users.store import Summary
+
+if TYPE_CHECKING:
+    from chalicelib.activity.service import ActivityRecorder
 
 T = TypeVar("T")
 # Cache headers for renditions: their keys never change content.
@@ -83,6 +86,7 @@ class MediaService:
         limits: Limits,
         media_cache: MediaCache,
         tagged: Callable[[int, list[str]], None] = lambda media_id, tags: None,
+        activity: ActivityRecorder | None = None,
     ) -> None:
         self._router = router
         self._graph = graph
@@ -94,6 +98,8 @@ class MediaService:
         # Told of tags a ready media takes (the tag index); those of a media becoming
         # ready are indexed by fan-out.
         self._tagged = tagged
+        # Told of likes and comments once they commit (the owner's activity feed).
+        self._activity = activity
 
     def reserve_upload(self, owner: int, upload: NewUpload) -> tuple[Media, UploadForm]:
         """A pending media and the presigned POST its original goes up with."""
@@ -204,9 +210,11 @@ class MediaService:
 
     def like(self, viewer: int, media_id: int) -> int:
         """Like a media the viewer can see (idempotent); its like count."""
-        self._ready(viewer, media_id)
+        owner = self._ready(viewer, media_id).media.owner_id
         likes = self._on(media_id, lambda c, s: records.like(c, s, media_id, viewer))
         self._media_cache.forget(media_id)
+        if self._activity is not None:
+            self._activity.liked(owner, viewer, media_id)
         return likes
 
     def unlike(self, viewer: int, media_id: int) -> int:
@@ -234,7 +242,7 @@ class MediaService:
 
     def comment(self, viewer: int, media_id: int, body: str) -> Comment:
         """Comment on a media the viewer can see; its hashtags are recorded."""
-        self._ready(viewer, media_id)
+        owner = self._ready(viewer, media_id).media.owner_id
 
         def add(conn, schema) -> Comment:
             made = records.add_comment(conn, schema, media_id, viewer, body)
@@ -244,6 +252,8 @@ class MediaService:
         made = self._on(media_id, add)
         self._media_cache.forget(media_id)
         self._tagged(media_id, hashtags(body))
+        if self._activity is not None:
+            self._activity.commented(owner, viewer, media_id, made.id, made.created_at)
         return made
 
     def author(self, user_id: int) -> Summary:

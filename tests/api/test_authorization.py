@@ -175,6 +175,16 @@ def feeds_only_what_the_caller_may_see(world: World, role: str, response) -> Non
         assert world.secret not in response.text
 
 
+def shows_only_the_callers_activity(world: World, role: str, response) -> None:
+    """Activity is the caller's own: never an entry from across a block, never a secret."""
+    body = response.json()
+    assert set(body) == {"items", "next_cursor"}
+    actors = {item["actor"]["id"] for item in body["items"]}
+    if role in ("blocked", "blocker"):
+        assert str(world.owner.id) not in actors
+    assert world.secret not in response.text
+
+
 def decides_only_the_callers_requests(world: World, role: str, response) -> None:
     """Only the owner's decision changes the owner's request (made last: the owner is
     the last role)."""
@@ -409,6 +419,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         _owner("/users/search?q={name}"), finds_the_owner_unless_a_block_stands_between
     ),
     ("GET", "/feed"): Row(_me("/feed"), feeds_only_what_the_caller_may_see),
+    ("GET", "/activity"): Row(_me("/activity"), shows_only_the_callers_activity),
     ("POST", "/users/{user_id}/follow"): Row(
         _owner("/users/{owner}/follow"), is_a_relationship_and_nothing_more, mutates=True
     ),
@@ -492,6 +503,7 @@ PRIVATE_OWNER = {
     ("GET", "/me/follow-requests"):                     "200    200    200    200    200    200",
     ("GET", "/users/search"):                           "200    200    200    200    200    200",
     ("GET", "/feed"):                                   "200    200    200    200    200    200",
+    ("GET", "/activity"):                               "200    200    200    200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    200    404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    200    404    200    422",
     ("POST", "/users/{user_id}/block"):                 "200    200    200    200    200    422",
@@ -525,6 +537,7 @@ PUBLIC_OWNER = {
     ("GET", "/me/follow-requests"):                     "200    200    -      200    200    200",
     ("GET", "/users/search"):                           "200    200    -      200    200    200",
     ("GET", "/feed"):                                   "200    200    -      200    200    200",
+    ("GET", "/activity"):                               "200    200    -      200    200    200",
     ("POST", "/users/{user_id}/follow"):                "200    200    -      404    409    422",
     ("DELETE", "/users/{user_id}/follow"):              "200    200    -      404    200    422",
     ("POST", "/users/{user_id}/block"):                 "200    200    -      200    200    422",

@@ -63,6 +63,7 @@ PAGE_ROUTES = [
     "/users/{user_id}/media",
     "/media/{media_id}/likes",
     "/media/{media_id}/comments",
+    "/activity",
 ]
 TAG_ROUTES = ["/tags/{name}/media", "/tags/search"]
 BAD_PAGE_QUERIES = {
