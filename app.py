@@ -15,6 +15,7 @@ from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
 from chalicelib.observability import DeferredTracer, logs_and_metrics
 from chalicelib.ops.routes import routes as operations
+from chalicelib.places.routes import routes as places
 from chalicelib.tags.routes import routes as tags
 from chalicelib.users.routes import routes as users
 
@@ -35,6 +36,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, media, feed, tags, activity):
+for routes in (operations, accounts, users, graph, places, media, feed, tags, activity):
     api.register(routes)
 api.register_document_route()

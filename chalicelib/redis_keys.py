@@ -115,3 +115,23 @@ def activity(user_id: int) -> str:
 def activity_rebuild(user_id: int) -> str:
     """The marker of a rebuild of `activity` in progress (same slot as `activity`)."""
     return f"activity:{{{user_id}}}:rebuild"
+
+
+def geo_day(day: str) -> str:
+    """A UTC day's geotagged ready media: a GEO set of media IDs (chalicelib.places)."""
+    return f"geo:{{{day}}}"
+
+
+def geo_day_ids(day: str) -> str:
+    """The same media by creation time, to trim the oldest past the cap (same slot)."""
+    return f"geo:{{{day}}}:ids"
+
+
+def geo_day_rebuild(day: str) -> str:
+    """The marker of a rebuild of `geo_day` in progress (same slot)."""
+    return f"geo:{{{day}}}:rebuild"
+
+
+def geo_day_building(day: str, token: str) -> tuple[str, str]:
+    """Where a rebuild of `geo_day` and `geo_day_ids` gathers them (same slot)."""
+    return f"geo:{{{day}}}:building:{token}", f"geo:{{{day}}}:building-ids:{token}"

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from chalicelib.graph.service import Graph
     from chalicelib.media.cache import MediaCache
     from chalicelib.media.service import MediaService
+    from chalicelib.places.index import GeoIndex
+    from chalicelib.places.service import Places
     from chalicelib.tags.index import TagIndex
     from chalicelib.tags.service import Tags
     from chalicelib.users.counters import Counters
@@ -167,6 +169,20 @@ def get_tags() -> Tags:
     from chalicelib.tags.service import Tags
 
     return Tags(router=get_clients().router, index=get_tag_index(), media_cache=get_media_cache())
+
+
+@lru_cache(maxsize=1)
+def get_geo_index() -> GeoIndex:
+    from chalicelib.places.index import geo_index_of
+
+    return geo_index_of(get_clients())
+
+
+@lru_cache(maxsize=1)
+def get_places() -> Places:
+    from chalicelib.places.service import Places
+
+    return Places(router=get_clients().router, index=get_geo_index(), media_cache=get_media_cache())
 
 
 @lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
 """Fan-out on write: a ready media's ID pushed onto its audience's feeds.
 
-    media ready -> own feed, recent list, its tags' lists -> celebrity? stop (readers pull)
+    media ready -> own feed, recent list, tags' lists, its place -> celebrity? stop (readers pull)
                 -> audience <= one chunk? push now : split into chunk messages
     chunk       -> followers in (after, through], a page at a time
                 -> the recently active among them -> push
@@ -24,6 +24,8 @@ from chalicelib.config import FeedSettings
 from chalicelib.feed.events import FanoutChunk, MediaReady
 from chalicelib.feed.timelines import MAX_ID, Timelines
 from chalicelib.media import records
+from chalicelib.media.records import Media
+from chalicelib.places.index import GeoIndex
 from chalicelib.shards.routing import Router
 from chalicelib.tags.index import TagIndex
 from chalicelib.users.activity import Activity
@@ -58,6 +60,7 @@ class FanOut:
         send: Callable[[FanoutChunk], None],
         settings: FeedSettings,
         tags: TagIndex,
+        places: GeoIndex,
     ) -> None:
         self._router = router
         self._timelines = timelines
@@ -67,14 +70,17 @@ class FanOut:
         self._send = send
         self._settings = settings
         self._tags = tags
+        self._places = places
 
     def media_ready(self, event: MediaReady) -> Fanned:
         """Start a ready media's fan-out."""
-        if not self._still_ready(event.media_id):
+        media = self._ready(event.media_id)
+        if media is None:
             return Fanned(gone=True)
         self._timelines.push([event.owner_id], event.media_id)
         self._timelines.push_recent(event.owner_id, event.media_id)
         self._tags.media_ready(event.media_id)
+        self._index_place(media)
         followers = self._counters.get(event.owner_id).followers
         if followers >= self._settings.celebrity_followers:
             self._cache.sadd(redis_keys.celebrities(), event.owner_id)
@@ -128,9 +134,13 @@ class FanOut:
             for first, last in bounds
         ]
 
-    def _still_ready(self, media_id: int) -> bool:
+    def _ready(self, media_id: int) -> Media | None:
         found = self._router.run_for_id(media_id, lambda c, s: records.load(c, s, media_id))
-        return found is not None and found[0].status == records.READY
+        return found[0] if found is not None and found[0].status == records.READY else None
+
+    def _index_place(self, media: Media) -> None:
+        if media.location is not None:
+            self._places.media_ready(media.id, media.location.latitude, media.location.longitude)
 
 
 def _followers(owner_id: int, after: int, through: int, limit: int):

@@ -32,6 +32,7 @@ from chalicelib.feed.events import FanoutChunk, MediaReady, media_event_from, pa
 from chalicelib.feed.fanout import FanOut
 from chalicelib.feed.timelines import timelines_of
 from chalicelib.observability import powertools
+from chalicelib.places.index import geo_index_of
 from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
@@ -69,6 +70,7 @@ fanout = FanOut(
     send=send,
     settings=settings.feed,
     tags=tag_index_of(clients),
+    places=geo_index_of(clients),
 )
 
 

@@ -25,6 +25,7 @@ from chalicelib.feed.timelines import Timelines, timelines_of
 from chalicelib.graph.service import Graph
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
+from chalicelib.places.index import geo_index_of
 from chalicelib.shards.ids import EPOCH_MS, encode
 from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
@@ -62,6 +63,7 @@ class Fanning:
             send=self._send,
             settings=settings,
             tags=tag_index_of(clients),
+            places=geo_index_of(clients),
         )
 
     def _send(self, chunk: FanoutChunk) -> None:

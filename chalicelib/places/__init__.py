@@ -1,0 +1,1 @@
+"""Places: recent public media near a point."""
