@@ -94,7 +94,7 @@ class FanOut:
 
     def chunk(self, chunk: FanoutChunk) -> Fanned:
         """Push a media to the active followers of one slice of its audience."""
-        if not self._still_ready(chunk.media_id):
+        if self._ready(chunk.media_id) is None:
             return Fanned(gone=True)
         audience = pushed = 0
         after = chunk.after

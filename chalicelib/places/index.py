@@ -28,14 +28,13 @@ import redis
 from chalicelib import redis_keys
 from chalicelib.feed.lists import REBUILD_MARK_SECONDS, IdLists
 from chalicelib.places import queries
+from chalicelib.places.limits import MAX_WINDOW_DAYS
 from chalicelib.redis_client import run_scripts
 from chalicelib.shards.ids import EPOCH_MS, decode, encode
 from chalicelib.shards.routing import Router
 
 # Media a day keeps (the newest): a day's two keys stay under ~100 MB at this cap.
 DAY_CAP = 1_000_000
-# The longest window a search may ask for, in days; a day key expires a day after it.
-MAX_WINDOW_DAYS = 7
 # Members written per round trip while a day is rebuilt.
 BATCH = 5_000
 # Redis stores positions in Web Mercator, which ends at these latitudes; the poles are

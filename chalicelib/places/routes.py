@@ -12,17 +12,13 @@ from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MediaOut, media_out
 from chalicelib.observability import count
-from chalicelib.places.index import MAX_WINDOW_DAYS
+from chalicelib.places.limits import DEFAULT_DISTANCE_M, MAX_DISTANCE_M, MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from chalicelib.accounts.service import Caller
 
 routes = Routes("places")
 _limits = get_settings().limits
-# How far a search may reach, in meters: a neighbourhood, not a country (each day's
-# GEOSEARCH answers every media within the radius).
-MAX_DISTANCE_M = 5_000
-DEFAULT_DISTANCE_M = 1_000
 
 
 class PlaceSearchQuery(ApiModel):

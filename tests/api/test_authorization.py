@@ -13,6 +13,7 @@ Nothing any answer carries to a role that may not see the owner's media mentions
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,7 @@ from tests.media.helpers import (
     upload_all,
     upload_body,
 )
+from tests.places.helpers import at
 
 ROLES = ("stranger", "follower", "requester", "blocked", "blocker", "owner")
 FLAGS = {"following", "followed_by", "requested", "requested_by", "blocking", "blocked_by"}
@@ -65,6 +67,12 @@ class World:
     def tag(self) -> str:
         """The tag of the owner's "read" media (a tag holds no '-': the secret's hex)."""
         return "t" + self.secret.removeprefix("secret-")
+
+    @property
+    def spot(self) -> tuple[float, float]:
+        """Where the owner's "read" media was taken: a point of its own, from the secret."""
+        number = int(self.secret.removeprefix("secret-"), 16)
+        return (number % 120_000) / 1000 - 60, (number // 120_000 % 340_000) / 1000 - 170
 
     @property
     def asker(self):
@@ -229,7 +237,13 @@ def stock_media(world: World) -> World:
     owner, follower = world.owner, world.people["follower"]
     made = upload_all(
         [
-            (owner, {"caption": f"{name} {world.secret}" + _tagged(world, name)})
+            (
+                owner,
+                {
+                    "caption": f"{name} {world.secret}" + _tagged(world, name),
+                    **_placed(world, name),
+                },
+            )
             for name in MEDIA_FOR
         ]
     )
@@ -245,7 +259,35 @@ def stock_media(world: World) -> World:
         _ok(member.post(f"/media/{world.media['likers']}/like"))
         body = {"body": f"{role} {world.secret}"}
         _ok(member.post(f"/media/{world.media['comments']}/comments", json=body), 201)
+    _wait_until_placed(world)
     return world
+
+
+def _placed(world: World, name: str) -> dict:
+    return at(*world.spot) if name == "read" else {}
+
+
+def _search_near(world: World) -> str:
+    lat, lng = world.spot
+    return f"/media/search?lat={lat}&lng={lng}&distance=100"
+
+
+def _wait_until_placed(world: World) -> None:
+    """Fan-out indexes places after the media is ready: the owner of a public world
+    finds it once it has (nobody finds a private owner's, indexed or not)."""
+    if world.private:
+        return
+    deadline = time.monotonic() + 10
+    while ids(world.owner.get(_search_near(world)).json()["items"]) != [world.media["read"]]:
+        assert time.monotonic() < deadline, "the read media never reached the place index"
+        time.sleep(0.1)
+
+
+def places_only_public_media_without_a_block(world: World, role: str, response) -> None:
+    body = response.json()
+    shown = [world.media["read"]] if not world.private and _may_see_media(world, role) else []
+    assert body == {"items": body["items"], "next_max_id": None}
+    assert ids(body["items"]) == shown
 
 
 def _tagged(world: World, name: str) -> str:
@@ -485,6 +527,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/tags/search"): Row(
         lambda world: f"/tags/search?q={world.tag}", finds_the_tag_with_its_count
     ),
+    ("GET", "/media/search"): Row(_search_near, places_only_public_media_without_a_block),
 }
 
 # What each role gets, towards a private owner and towards a public one ("-": no such role).
@@ -525,6 +568,7 @@ PRIVATE_OWNER = {
                                                         "404    204    404    404    404    204",
     ("GET", "/tags/{name}/media"):                      "200    200    200    200    200    200",
     ("GET", "/tags/search"):                            "200    200    200    200    200    200",
+    ("GET", "/media/search"):                           "200    200    200    200    200    200",
 }
 PUBLIC_OWNER = {
     ("GET", "/users/me"):                               "200    200    -      200    200    200",
@@ -559,6 +603,7 @@ PUBLIC_OWNER = {
                                                         "403    204    -      404    404    204",
     ("GET", "/tags/{name}/media"):                      "200    200    -      200    200    200",
     ("GET", "/tags/search"):                            "200    200    -      200    200    200",
+    ("GET", "/media/search"):                           "200    200    -      200    200    200",
 }
 # fmt: on
 

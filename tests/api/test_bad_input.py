@@ -66,6 +66,7 @@ PAGE_ROUTES = [
     "/activity",
 ]
 TAG_ROUTES = ["/tags/{name}/media", "/tags/search"]
+PLACE_ROUTE = "/media/search"
 BAD_PAGE_QUERIES = {
     "count is letters": {"count": "abc"},
     "count is a fraction": {"count": "1.5"},
@@ -157,10 +158,11 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
         ("POST", "/media/{media_id}/comments"),
         ("POST", "/sessions"),
     ]
-    assert sorted([*PAGE_ROUTES, "/feed", "/users/search", *TAG_ROUTES]) == sorted(
+    assert sorted([*PAGE_ROUTES, "/feed", "/users/search", *TAG_ROUTES, PLACE_ROUTE]) == sorted(
         op.path for op in api.operations if op.query_model is not None
-    )  # /feed and tag pages go by max_id: tests/feed/test_feed_reads.py and
-    # tests/tags/test_tags.py refuse their bad queries; bad tags are refused below
+    )  # /feed, tag pages and place search go by max_id: tests/feed/test_feed_reads.py,
+    # tests/tags/test_tags.py and tests/places/test_places.py refuse their bad queries;
+    # bad tags and places are refused below
 
 
 # Bodies that cannot be read
@@ -445,11 +447,33 @@ def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, phot
     url = route[1].format(
         user_id=member.id, username=member.username, media_id=photo["id"], comment_id=1, name="kept"
     )
-    params = {"unexpected": "1", **({"q": "kept"} if route[1] == "/tags/search" else {})}
+    needed = {"/tags/search": {"q": "kept"}, PLACE_ROUTE: {"lat": "1", "lng": "2"}}
+    params = {"unexpected": "1", **needed.get(route[1], {})}
 
     response = http.request(route[0], url, params=params, headers=member.headers)
 
     refused(response, 400, "validation_failed")
+
+
+# Places: a point off the globe, a radius past the limit (tests/places has more).
+BAD_PLACES = {
+    "latitude past the pole": {"lat": "90.0001", "lng": "0"},
+    "longitude past the antimeridian": {"lat": "0", "lng": "-180.5"},
+    "latitude not a number": {"lat": "NaN", "lng": "0"},
+    "longitude infinite": {"lat": "0", "lng": "Infinity"},
+    "no latitude": {"lng": "0"},
+    "no longitude": {"lat": "0"},
+    "distance over 5 km": {"lat": "0", "lng": "0", "distance": "5000.5"},
+    "distance zero": {"lat": "0", "lng": "0", "distance": "0"},
+    "window over 7 days": {"lat": "0", "lng": "0", "days": "8"},
+    "count too large": {"lat": "0", "lng": "0", "count": "51"},
+    "max_id not an ID": {"lat": "0", "lng": "0", "max_id": "abc"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PLACES))
+def test_a_place_search_off_the_globe_or_too_wide_is_refused(member, case):
+    refused(member.get(PLACE_ROUTE, params=BAD_PLACES[case]), 400, "validation_failed")
 
 
 # Tags: empty, overlong, or not one tag (tests/tags/test_tags.py has more).

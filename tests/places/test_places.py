@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import pytest
@@ -12,19 +11,11 @@ from chalicelib import redis_keys
 from chalicelib.places.index import day_of
 from tests.answers import refused
 from tests.media.helpers import a_ready_media, ids, ready_media
+from tests.places.helpers import a_spot, at, indexed
 
 WITHIN_SECONDS = 10.0
 # About 100 m of latitude.
 STEP = 0.0009
-
-
-def _spot() -> tuple[float, float]:
-    """A point nobody else on the shared stack posts near."""
-    return random.uniform(-60, 60), random.uniform(-170, 170)
-
-
-def _at(lat: float, lng: float) -> dict:
-    return {"location": {"latitude": lat, "longitude": lng, "place_name": "here"}}
 
 
 def _page(member, lat: float, lng: float, **params) -> dict:
@@ -48,17 +39,6 @@ def _found(member, lat: float, lng: float, expected: list[str], **params) -> Non
         time.sleep(0.1)
 
 
-def _indexed(clients, *made: dict) -> None:
-    """Wait until fan-out has put these media in their day's geo index (or the day was
-    rebuilt with them)."""
-    deadline = time.monotonic() + WITHIN_SECONDS
-    for media in made:
-        key = redis_keys.geo_day(day_of(int(media["id"])))
-        while clients.redis.exists(key) and clients.redis.geopos(key, media["id"]) == [None]:
-            assert time.monotonic() < deadline, "fan-out never indexed the media"
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def owner(sign_up):
     return sign_up()
@@ -70,9 +50,9 @@ def reader(sign_up):
 
 
 def test_media_within_the_distance_are_found_newest_first(owner, reader):
-    lat, lng = _spot()
-    made = ready_media(owner, 2, **_at(lat, lng))
-    far = a_ready_media(owner, **_at(lat + 20 * STEP, lng))  # ~2 km north
+    lat, lng = a_spot()
+    made = ready_media(owner, 2, **at(lat, lng))
+    far = a_ready_media(owner, **at(lat + 20 * STEP, lng))  # ~2 km north
 
     _found(reader, lat, lng, sorted(ids(made), key=int, reverse=True))
     _found(reader, lat, lng, sorted([*ids(made), far["id"]], key=int, reverse=True), distance=3000)
@@ -80,13 +60,13 @@ def test_media_within_the_distance_are_found_newest_first(owner, reader):
 
 
 def test_nothing_near_is_an_empty_page(reader):
-    lat, lng = _spot()
+    lat, lng = a_spot()
 
     assert _page(reader, lat, lng) == {"items": [], "next_max_id": None}
 
 
 def test_media_without_a_location_are_never_found(owner, reader):
-    lat, lng = _spot()
+    lat, lng = a_spot()
     a_ready_media(owner)
 
     assert _ids(reader, lat, lng, distance=5000) == []
@@ -96,8 +76,8 @@ def test_a_private_owners_media_are_never_found_even_by_followers(clients, sign_
     private, follower = sign_up(private=True), sign_up()
     assert follower.post(f"/users/{private.id}/follow").status_code == 200
     assert private.post(f"/me/follow-requests/{follower.id}/approve").status_code == 204
-    lat, lng = _spot()
-    _indexed(clients, a_ready_media(private, **_at(lat, lng)))
+    lat, lng = a_spot()
+    indexed(clients, a_ready_media(private, **at(lat, lng)))
 
     assert _ids(reader, lat, lng) == []
     assert _ids(follower, lat, lng) == []
@@ -106,9 +86,9 @@ def test_a_private_owners_media_are_never_found_even_by_followers(clients, sign_
 @pytest.mark.parametrize("who_blocks", ["owner", "reader"])
 def test_a_block_either_way_hides_the_media(clients, sign_up, who_blocks):
     poster, other = sign_up(), sign_up()
-    lat, lng = _spot()
-    media = a_ready_media(poster, **_at(lat, lng))
-    _indexed(clients, media)
+    lat, lng = a_spot()
+    media = a_ready_media(poster, **at(lat, lng))
+    indexed(clients, media)
     blocker, blocked = (poster, other) if who_blocks == "owner" else (other, poster)
     assert blocker.post(f"/users/{blocked.id}/block").status_code == 200
 
@@ -117,8 +97,8 @@ def test_a_block_either_way_hides_the_media(clients, sign_up, who_blocks):
 
 
 def test_a_deleted_media_is_no_longer_found(owner, reader):
-    lat, lng = _spot()
-    kept, gone = ready_media(owner, 2, **_at(lat, lng))
+    lat, lng = a_spot()
+    kept, gone = ready_media(owner, 2, **at(lat, lng))
     _found(reader, lat, lng, [gone["id"], kept["id"]])
 
     assert owner.delete(f"/media/{gone['id']}").status_code == 204
@@ -127,8 +107,8 @@ def test_a_deleted_media_is_no_longer_found(owner, reader):
 
 
 def test_a_media_moved_away_is_no_longer_found_here(owner, reader):
-    lat, lng = _spot()
-    media = a_ready_media(owner, **_at(lat, lng))
+    lat, lng = a_spot()
+    media = a_ready_media(owner, **at(lat, lng))
     _found(reader, lat, lng, [media["id"]])
 
     moved = owner.patch(f"/media/{media['id']}", json={"location": None})
@@ -138,11 +118,11 @@ def test_a_media_moved_away_is_no_longer_found_here(owner, reader):
 
 
 def test_a_new_media_reaches_a_built_day_through_fan_out(clients, owner, reader):
-    lat, lng = _spot()
-    first = a_ready_media(owner, **_at(lat, lng))
+    lat, lng = a_spot()
+    first = a_ready_media(owner, **at(lat, lng))
     _found(reader, lat, lng, [first["id"]])  # today's key exists now
 
-    second = a_ready_media(owner, **_at(lat, lng))
+    second = a_ready_media(owner, **at(lat, lng))
 
     key = redis_keys.geo_day(day_of(int(second["id"])))
     deadline = time.monotonic() + WITHIN_SECONDS
@@ -153,8 +133,8 @@ def test_a_new_media_reaches_a_built_day_through_fan_out(clients, owner, reader)
 
 
 def test_a_lost_day_is_rebuilt_from_the_database(clients, owner, reader):
-    lat, lng = _spot()
-    made = ready_media(owner, 2, **_at(lat, lng))
+    lat, lng = a_spot()
+    made = ready_media(owner, 2, **at(lat, lng))
     expected = sorted(ids(made), key=int, reverse=True)
     _found(reader, lat, lng, expected)
     key = redis_keys.geo_day(day_of(int(made[0]["id"])))
@@ -167,9 +147,9 @@ def test_a_lost_day_is_rebuilt_from_the_database(clients, owner, reader):
 
 
 def test_pages_follow_one_another_without_gaps_or_repeats(clients, owner, reader):
-    lat, lng = _spot()
-    made = ready_media(owner, 5, **_at(lat, lng))
-    _indexed(clients, *made)
+    lat, lng = a_spot()
+    made = ready_media(owner, 5, **at(lat, lng))
+    indexed(clients, *made)
 
     seen, params = [], {"count": 2}
     while True:
