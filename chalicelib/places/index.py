@@ -33,8 +33,9 @@ from chalicelib.redis_client import run_scripts
 from chalicelib.shards.ids import EPOCH_MS, decode, encode
 from chalicelib.shards.routing import Router
 
-# Media a day keeps (the newest): a day's two keys stay under ~100 MB at this cap.
-DAY_CAP = 1_000_000
+# Media a day keeps (the newest): at this cap a day's two keys take ~40 MB, a window's
+# ~300 MB (bench/geo.py: ~390 MB for 2,000,000 GEO members and 1,000,000 by time).
+DAY_CAP = 200_000
 # Members written per round trip while a day is rebuilt.
 BATCH = 5_000
 # Redis stores positions in Web Mercator, which ends at these latitudes; the poles are
