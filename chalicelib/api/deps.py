@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from chalicelib.feed.timelines import Timelines
     from chalicelib.graph.service import Graph
     from chalicelib.media.cache import MediaCache
+    from chalicelib.media.records import Media
     from chalicelib.media.service import MediaService
     from chalicelib.places.index import GeoIndex
     from chalicelib.places.service import Places
@@ -142,6 +143,7 @@ def get_media() -> MediaService:
         limits=settings.limits,
         media_cache=get_media_cache(),
         tagged=_index_tags,
+        located=_index_place,
         activity=get_activity_recorder(),
     )
 
@@ -155,6 +157,19 @@ def _index_tags(media_id: int, tags: list[str]) -> None:
         get_tag_index().tagged(media_id, tags)
     except REDIS_ERRORS:
         logging.getLogger(__name__).warning("tag indexing skipped", exc_info=True)
+
+
+def _index_place(media: Media) -> None:
+    """A ready media's location was edited: its day's geo index takes the new place (a
+    day Redis cannot reach now is rebuilt when next searched)."""
+    from chalicelib.redis_client import REDIS_ERRORS
+
+    try:
+        location = media.location
+        if location is not None:
+            get_geo_index().media_ready(media.id, location.latitude, location.longitude)
+    except REDIS_ERRORS:
+        logging.getLogger(__name__).warning("place indexing skipped", exc_info=True)
 
 
 @lru_cache(maxsize=1)

@@ -86,6 +86,7 @@ class MediaService:
         limits: Limits,
         media_cache: MediaCache,
         tagged: Callable[[int, list[str]], None] = lambda media_id, tags: None,
+        located: Callable[[Media], None] = lambda media: None,
         activity: ActivityRecorder | None = None,
     ) -> None:
         self._router = router
@@ -98,6 +99,7 @@ class MediaService:
         # Told of tags a ready media takes (the tag index); those of a media becoming
         # ready are indexed by fan-out.
         self._tagged = tagged
+        self._located = located
         # Told of likes and comments once they commit (the owner's activity feed).
         self._activity = activity
 
@@ -176,6 +178,8 @@ class MediaService:
             raise NotFound("no such media")
         if "caption" in changes and media.status == READY:
             self._tagged(media_id, hashtags(media.caption))
+        if media.location is not None and media.status == READY:
+            self._located(media)
         return MediaView(media, view.owner, view.liked)
 
     def delete(self, viewer: int, media_id: int) -> None:

@@ -117,6 +117,18 @@ def test_a_media_moved_away_is_no_longer_found_here(owner, reader):
     assert _ids(reader, lat, lng) == []
 
 
+def test_a_media_moved_here_is_found_here(clients, owner, reader):
+    lat, lng = a_spot()
+    media = a_ready_media(owner, **at(-lat, -lng))
+    indexed(clients, media)
+    assert _ids(reader, lat, lng) == []  # today's key exists: the edit must push
+
+    moved = owner.patch(f"/media/{media['id']}", json=at(lat, lng))
+    assert moved.status_code == 200, moved.text
+
+    assert _ids(reader, lat, lng) == [media["id"]]
+
+
 def test_a_new_media_reaches_a_built_day_through_fan_out(clients, owner, reader):
     lat, lng = a_spot()
     first = a_ready_media(owner, **at(lat, lng))
