@@ -115,3 +115,18 @@ def activity(user_id: int) -> str:
 def activity_rebuild(user_id: int) -> str:
     """The marker of a rebuild of `activity` in progress (same slot as `activity`)."""
     return f"activity:{{{user_id}}}:rebuild"
+
+
+def explore() -> str:
+    """Recently liked public media, scored by decaying likes (chalicelib.explore.index)."""
+    return "explore:{explore}"
+
+
+def explore_rebuild() -> str:
+    """The marker of a rebuild of `explore` in progress (same slot as `explore`)."""
+    return "explore:{explore}:rebuild"
+
+
+def explore_pending() -> str:
+    """Likes that came while `explore` was being rebuilt (same slot as `explore`)."""
+    return "explore:{explore}:pending"
