@@ -10,6 +10,7 @@ from chalicelib.api.deps import get_accounts
 from chalicelib.api.docs import Api
 from chalicelib.api.middleware import http_middleware
 from chalicelib.config import get_settings
+from chalicelib.explore.routes import routes as explore
 from chalicelib.feed.routes import routes as feed
 from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
@@ -36,6 +37,6 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, places, media, feed, tags, activity):
+for routes in (operations, accounts, users, graph, places, media, feed, tags, activity, explore):
     api.register(routes)
 api.register_document_route()

@@ -135,3 +135,18 @@ def geo_day_rebuild(day: str) -> str:
 def geo_day_building(day: str, token: str) -> tuple[str, str]:
     """Where a rebuild of `geo_day` and `geo_day_ids` gathers them (same slot)."""
     return f"geo:{{{day}}}:building:{token}", f"geo:{{{day}}}:building-ids:{token}"
+
+
+def explore() -> str:
+    """Recently liked public media, scored by decaying likes (chalicelib.explore.index)."""
+    return "explore:{explore}"
+
+
+def explore_rebuild() -> str:
+    """The marker of a rebuild of `explore` in progress (same slot as `explore`)."""
+    return "explore:{explore}:rebuild"
+
+
+def explore_pending() -> str:
+    """Likes that came while `explore` was being rebuilt (same slot as `explore`)."""
+    return "explore:{explore}:pending"

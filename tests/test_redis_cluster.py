@@ -24,6 +24,7 @@ from chalicelib.accounts.throttle import LoginThrottle
 from chalicelib.clients import Clients
 from chalicelib.config import Settings
 from chalicelib.errors import RateLimited, Unauthenticated
+from chalicelib.explore.index import ExploreIndex
 from chalicelib.feed.lists import IdLists
 from chalicelib.feed.shedding import LoadShedding
 from chalicelib.feed.timelines import MAX_ID
@@ -212,6 +213,25 @@ def test_a_feed_read_is_rebuilt_from_postgresql_and_its_media_cached(
     assert on_cluster.redis.exists(redis_keys.active(reader.id))
     cached = MediaCache(on_cluster.redis, 60).get_many([newer.id, older.id])
     assert sorted(cached) == sorted([newer.id, older.id])
+
+
+def test_explore_is_rebuilt_liked_and_paged_in_the_cluster(clients, on_cluster, cache, sign_up):
+    # GIVEN a liked media in PostgreSQL, and no explore set in the cluster
+    author, fan = sign_up(), sign_up()
+    media = post_ready(clients, author)
+    assert fan.post(f"/media/{media.id}/like").status_code == 200
+    index = ExploreIndex(cache, on_cluster.router)
+
+    # WHEN explore is read (a rebuild), then the media is liked again in the cluster
+    _, rebuilt = index.page(None, 10_000)
+    before = cache.zscore(redis_keys.explore(), media.id)
+    index.liked(media.id)
+    ranked, again = index.page(None, 10_000)
+
+    # THEN the rebuild stored the set, and the like (about as new) doubled its weight
+    assert (rebuilt, again) == (True, False)
+    assert cache.zscore(redis_keys.explore(), media.id) == pytest.approx(before + 1, abs=1e-2)
+    assert str(media.id) in [member for _, member in ranked]
 
 
 # --- users: counters and activity -------------------------------------------------------

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from chalicelib.accounts.service import Accounts
     from chalicelib.activity.service import ActivityFeed, ActivityRecorder
     from chalicelib.clients import Clients
+    from chalicelib.explore.index import ExploreIndex
+    from chalicelib.explore.service import Explore
     from chalicelib.feed.reader import FeedReader
     from chalicelib.feed.timelines import Timelines
     from chalicelib.graph.service import Graph
@@ -145,7 +147,19 @@ def get_media() -> MediaService:
         tagged=_index_tags,
         located=_index_place,
         activity=get_activity_recorder(),
+        liked=_rank_for_explore,
     )
+
+
+def _rank_for_explore(media_id: int) -> None:
+    """A new like of a ready media of a public owner: explore counts it (a like Redis
+    cannot take now is counted when the set is next rebuilt)."""
+    from chalicelib.redis_client import REDIS_ERRORS
+
+    try:
+        get_explore_index().liked(media_id)
+    except REDIS_ERRORS:
+        logging.getLogger(__name__).warning("explore ranking skipped", exc_info=True)
 
 
 def _index_tags(media_id: int, tags: list[str]) -> None:
@@ -248,3 +262,20 @@ def get_activity() -> ActivityFeed:
 
     clients = get_clients()
     return ActivityFeed(ActivityLists(clients.redis), clients.router, get_graph())
+
+
+@lru_cache(maxsize=1)
+def get_explore_index() -> ExploreIndex:
+    from chalicelib.explore.index import ExploreIndex
+
+    clients = get_clients()
+    return ExploreIndex(clients.redis, clients.router)
+
+
+@lru_cache(maxsize=1)
+def get_explore() -> Explore:
+    from chalicelib.explore.service import Explore
+
+    return Explore(
+        router=get_clients().router, index=get_explore_index(), media_cache=get_media_cache()
+    )

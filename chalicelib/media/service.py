@@ -88,6 +88,7 @@ class MediaService:
         tagged: Callable[[int, list[str]], None] = lambda media_id, tags: None,
         located: Callable[[Media], None] = lambda media: None,
         activity: ActivityRecorder | None = None,
+        liked: Callable[[int], None] = lambda media_id: None,
     ) -> None:
         self._router = router
         self._graph = graph
@@ -102,6 +103,8 @@ class MediaService:
         self._located = located
         # Told of likes and comments once they commit (the owner's activity feed).
         self._activity = activity
+        # Told of new likes of public owners' media once they commit (explore's ranking).
+        self._liked = liked
 
     def reserve_upload(self, owner: int, upload: NewUpload) -> tuple[Media, UploadForm]:
         """A pending media and the presigned POST its original goes up with."""
@@ -214,9 +217,13 @@ class MediaService:
 
     def like(self, viewer: int, media_id: int) -> int:
         """Like a media the viewer can see (idempotent); its like count."""
-        owner = self._ready(viewer, media_id).media.owner_id
+        view = self._ready(viewer, media_id)
+        owner = view.media.owner_id
         likes = self._on(media_id, lambda c, s: records.like(c, s, media_id, viewer))
         self._media_cache.forget(media_id)
+        # A repeated like changes no count (the view's may be cached, thus at most as high).
+        if likes > view.media.like_count and not view.owner.user.is_private:
+            self._liked(media_id)
         if self._activity is not None:
             self._activity.liked(owner, viewer, media_id)
         return likes

@@ -301,6 +301,24 @@ def tags_only_what_the_caller_may_see(world: World, role: str, response) -> None
     assert (body["tag"], ids(body["items"]), body["next_max_id"]) == (world.tag, shown, None)
 
 
+def explores_only_what_the_caller_may_see(world: World, role: str, response) -> None:
+    """Explore shows the liked media of a public owner to those the owner does not block
+    nor is blocked by, never to the owner; a private owner's to nobody. The ranking is
+    shared by every world: the caller pages on until the media turns up."""
+    body = response.json()
+    assert set(body) == {"items", "next_cursor"}
+    owner = str(world.owner.id)
+    if world.private or role in ("blocked", "blocker", "owner"):
+        assert owner not in {item["owner"]["id"] for item in body["items"]}
+        assert world.secret not in response.text
+        return
+    member, seen = world.people[role], ids(body["items"])
+    while world.media["read"] not in seen and body["next_cursor"]:
+        body = member.get("/explore", params={"cursor": body["next_cursor"]}).json()
+        seen += ids(body["items"])
+    assert world.media["read"] in seen
+
+
 def finds_the_tag_with_its_count(world: World, role: str, response) -> None:
     # Counts are of every ready media, whoever may see them (as Instagram's are).
     assert response.json() == {"items": [{"name": world.tag, "media_count": 1}]}
@@ -528,6 +546,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         lambda world: f"/tags/search?q={world.tag}", finds_the_tag_with_its_count
     ),
     ("GET", "/media/search"): Row(_search_near, places_only_public_media_without_a_block),
+    ("GET", "/explore"): Row(lambda world: "/explore", explores_only_what_the_caller_may_see),
 }
 
 # What each role gets, towards a private owner and towards a public one ("-": no such role).
@@ -569,6 +588,7 @@ PRIVATE_OWNER = {
     ("GET", "/tags/{name}/media"):                      "200    200    200    200    200    200",
     ("GET", "/tags/search"):                            "200    200    200    200    200    200",
     ("GET", "/media/search"):                           "200    200    200    200    200    200",
+    ("GET", "/explore"):                                "200    200    200    200    200    200",
 }
 PUBLIC_OWNER = {
     ("GET", "/users/me"):                               "200    200    -      200    200    200",
@@ -604,6 +624,7 @@ PUBLIC_OWNER = {
     ("GET", "/tags/{name}/media"):                      "200    200    -      200    200    200",
     ("GET", "/tags/search"):                            "200    200    -      200    200    200",
     ("GET", "/media/search"):                           "200    200    -      200    200    200",
+    ("GET", "/explore"):                                "200    200    -      200    200    200",
 }
 # fmt: on
 

@@ -79,6 +79,15 @@ BAD_PAGE_QUERIES = {
     "cursor is given twice": {"cursor": ["1_1", "2_2"]},
     "an unknown parameter": {"page": "2"},
 }
+# GET /explore's cursor is a score (a double, 16 hex digits) and an ID.
+BAD_EXPLORE_QUERIES = {
+    **BAD_PAGE_QUERIES,
+    "cursor of another list": {"cursor": "17123456789012345_1"},
+    "cursor in capitals": {"cursor": "3FF0000000000000_1"},
+    "cursor of 15 hex digits": {"cursor": "3ff000000000000_1"},
+    "cursor with an ID of 20 digits": {"cursor": "3ff0000000000000_" + "9" * 20},
+    "count over the maximum": {"count": str(LIMITS.max_page_size + 1)},
+}
 # GET /users/search: q is 1-30 characters of the username alphabet, an '@' first allowed;
 # its cursor is a folded username.
 BAD_SEARCH_QUERIES = {
@@ -158,7 +167,9 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
         ("POST", "/media/{media_id}/comments"),
         ("POST", "/sessions"),
     ]
-    assert sorted([*PAGE_ROUTES, "/feed", "/users/search", *TAG_ROUTES, PLACE_ROUTE]) == sorted(
+    assert sorted(
+        [*PAGE_ROUTES, "/feed", "/users/search", *TAG_ROUTES, PLACE_ROUTE, "/explore"]
+    ) == sorted(
         op.path for op in api.operations if op.query_model is not None
     )  # /feed, tag pages and place search go by max_id: tests/feed/test_feed_reads.py,
     # tests/tags/test_tags.py and tests/places/test_places.py refuse their bad queries;
@@ -516,6 +527,23 @@ def test_a_made_up_but_well_formed_cursor_gives_a_page(member, photo, path, curs
 
     assert response.status_code == 200, response.text
     assert response.json() == {"items": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("case", list(BAD_EXPLORE_QUERIES))
+def test_a_bad_explore_query_is_refused(member, case):
+    refused(member.get("/explore", params=BAD_EXPLORE_QUERIES[case]), 400, "validation_failed")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["0000000000000000_0", "7ff8000000000000_1", "fff0000000000000_0", "7ff0000000000000_1"],
+)
+def test_a_made_up_but_well_formed_explore_cursor_gives_a_page(member, cursor):
+    """Any score (NaN and infinities too) names a place in the ranking."""
+    response = member.get("/explore", params={"cursor": cursor, "count": 50})
+
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"items", "next_cursor"}
 
 
 @pytest.mark.parametrize("case", list(BAD_SEARCH_QUERIES))

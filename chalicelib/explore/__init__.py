@@ -1,0 +1,1 @@
+"""Explore: recent public media ranked by recent likes."""
