@@ -23,6 +23,7 @@ import boto3
 
 from chalicelib.config import Settings
 from functions.fanout import handler as fanout
+from functions.notify import handler as notify
 from functions.thumbnail import handler as thumbnail
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -219,13 +220,14 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Pump the stack's queues into the real thumbnail and fan-out handlers."""
+    """Pump the stack's queues into the real thumbnail, fan-out and notify handlers."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     settings = Settings.from_env()
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
     subscriptions = [
         Subscription("thumbnail", settings.uploads_queue_url, thumbnail.lambda_handler),
         Subscription("fanout", settings.fanout_queue_url, fanout.lambda_handler),
+        Subscription("notify", settings.notifications_queue_url, notify.lambda_handler),
     ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
