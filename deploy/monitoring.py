@@ -118,7 +118,7 @@ def alarms(plan: Plan) -> list[Alarm]:
             0,
             period=SQS_PERIOD_SECONDS,
         )
-        for queue in ("uploads", "fanout")
+        for queue in ("uploads", "fanout", "notifications")
     ]
     made += [
         Alarm(
@@ -244,14 +244,14 @@ def dashboard_widgets(plan: Plan) -> list[Template]:
             "Queues: waiting messages",
             [
                 queue_metric(plan, q, "ApproximateNumberOfMessagesVisible").widget("Maximum", q)
-                for q in ("uploads", "fanout")
+                for q in ("uploads", "fanout", "notifications")
             ],
         ),
         _graph(
             "Dead-letter queues",
             [
                 queue_metric(plan, q, "ApproximateNumberOfMessagesVisible").widget("Maximum", q)
-                for q in ("uploads-dlq", "fanout-dlq")
+                for q in ("uploads-dlq", "fanout-dlq", "notifications-dlq")
             ],
         ),
         _graph(
