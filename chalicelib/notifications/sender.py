@@ -42,6 +42,10 @@ class Notifier:
         self._graph = graph
         self._sns = sns
 
+    def reaches(self, user_id: int) -> bool:
+        """Whether the user has a device at all (most notifications stop here, cheaply)."""
+        return self._router.run_for_id(user_id, lambda c, s: store.has_devices(c, s, user_id))
+
     def send(self, notification: Notification) -> Sent:
         """Push the notification to each of its recipient's devices."""
         recipient = notification.recipient_id

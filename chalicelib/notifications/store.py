@@ -58,6 +58,14 @@ def remove(conn: Connection, schema: sql.Identifier, user_id: int, device_id: in
     return Device(*rows[0]) if rows else None
 
 
+def has_devices(conn: Connection, schema: sql.Identifier, user_id: int) -> bool:
+    """Whether the user has registered any device."""
+    rows = _rows(
+        conn, "SELECT 1 FROM {s}.devices WHERE user_id = %(u)s LIMIT 1", schema, {"u": user_id}
+    )
+    return bool(rows)
+
+
 def devices_of(conn: Connection, schema: sql.Identifier, user_id: int) -> list[Device]:
     """The user's devices, oldest first."""
     rows = _rows(

@@ -74,6 +74,10 @@ def record_handler(record: SQSRecord) -> None:
         # Poison: failed, retried a bounded number of times, then dead-lettered.
         metrics.add_metric("NotificationsRejected", MetricUnit.Count, 1)
         raise
+    if not notifier.reaches(notification.recipient_id):
+        # No device, nothing to push: no idempotency record either (most messages).
+        logger.debug("no devices", extra={"kind": notification.kind})
+        return
     result = handle(message=notification.model_dump(mode="json"))
     logger.info("notified", extra={"kind": notification.kind, **result})
 
