@@ -75,6 +75,7 @@ class Places:
             below,
             count,
         )
+        # The search found every candidate at once: a page ending on the last has no next.
         last = found.ids[-1] if found.ids else None
         return PlacePage(page.items, None if page.next == last else page.next, found.rebuilt)
 
