@@ -72,7 +72,7 @@ from chalicelib.shards.routing import Router
 FOLLOWEES = 200
 MEDIA_PER_FOLLOWEE = 10
 PAGE_SIZE = 20
-PAGE_IDS = 25  # what the reader asks Redis for: a page plus FeedReader's SLACK
+PAGE_IDS = 25  # what the reader asks Redis for: a page plus media/visible.py's SLACK
 LIKED_SHARE = 10  # the reader likes one media in this many
 SPREAD_MS = 3 * 86_400_000  # media times: the last three days
 WARM_UPS = 5

@@ -7,7 +7,6 @@ from typing import Any
 
 from psycopg2 import sql
 
-OWNER, LIKE = "u", "l"
 Part = tuple[sql.Composable, list[Any]]
 
 # Each like's exponent x = (liked at - epoch) / half-life, then per media the log2 of the
@@ -31,20 +30,3 @@ def scores(
     """A shard's best-scored ready media of public owners from `oldest` (an ID) on: (ID,
     log2 of the sum over its likes of 2^((liked at - epoch) / half_life))."""
     return sql.SQL(_SCORES).format(s=schema), [epoch, half_life, oldest, cap]
-
-
-def owners_and_likes(
-    schema: sql.Identifier, owners: list[int], media_ids: list[int], viewer: int
-) -> Part:
-    """A shard's part of a page's query: each owner's summary and whether they block the
-    viewer (OWNER rows), and which media the viewer likes (LIKE rows)."""
-    return (
-        sql.SQL(
-            "SELECT {owner}, u.id, u.username, u.full_name, u.is_private, EXISTS ("
-            "SELECT 1 FROM {s}.blocks b WHERE b.source_id = u.id AND b.target_id = %s) "
-            "FROM {s}.users u WHERE u.id = ANY(%s) UNION ALL "
-            "SELECT {like}, l.media_id, NULL, NULL, NULL, NULL FROM {s}.likes l "
-            "WHERE l.user_id = %s AND l.media_id = ANY(%s)"
-        ).format(s=schema, owner=sql.Literal(OWNER), like=sql.Literal(LIKE)),
-        [viewer, owners, viewer, media_ids],
-    )

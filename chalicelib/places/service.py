@@ -8,29 +8,20 @@ either way between the caller and the owner; newest first, paged by `max_id`.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.errors import DependencyUnavailable
-from chalicelib.feed import queries as feed_queries
-from chalicelib.feed.reader import FeedItem
-from chalicelib.media import records
-from chalicelib.media.cache import MediaCache, hydrated
+from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
+from chalicelib.media.visible import Audience, FeedItem, filtered_page, visible_items
 from chalicelib.places.index import GeoIndex, distance_m, first_id_at
 from chalicelib.redis_client import REDIS_ERRORS
-from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
-from chalicelib.users.store import Summary
 
 MAX_ID = 2**63 - 1
-# IDs hydrated beyond a page, so that a few filtered items need no second round.
-SLACK = 5
-# Rounds of hydration a page may take when many candidates are filtered out, before
-# answering short (its next_max_id then carries on where it stopped).
-MAX_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -78,66 +69,37 @@ class Places:
             found = self._index.search(near.latitude, near.longitude, near.meters, since, below)
         except REDIS_ERRORS as exc:
             raise DependencyUnavailable("the place index is unavailable; retry") from exc
-        items: list[FeedItem] = []
-        start = 0
-        for _ in range(MAX_ROUNDS):
-            batch = found.ids[start : start + count - len(items) + SLACK]
-            start += len(batch)
-            visible = self._visible(viewer, near, batch) if batch else {}
-            for media_id in batch:
-                if media_id in visible:
-                    items.append(visible[media_id])
-                    if len(items) == count:
-                        more = media_id != found.ids[-1]
-                        return PlacePage(items, media_id if more else None, found.rebuilt)
-            if start >= len(found.ids):
-                return PlacePage(items, None, found.rebuilt)
-        return PlacePage(items, found.ids[start - 1], found.rebuilt)
+        page = filtered_page(
+            lambda cursor, wanted: (_window(found.ids, cursor, wanted), False),
+            lambda ids: self._visible(viewer, near, ids),
+            below,
+            count,
+        )
+        # The search found every candidate at once: a page ending on the last has no next.
+        last = found.ids[-1] if found.ids else None
+        return PlacePage(page.items, None if page.next == last else page.next, found.rebuilt)
 
     def _visible(self, viewer: int, near: Near, ids: list[int]) -> dict[int, FeedItem]:
-        media = hydrated(self._media_cache, self._router, ids)
-        here = {i: m for i, m in media.items() if _ready_near(m, near)}
-        if not here:
-            return {}
-        others = sorted({m.owner_id for m in here.values()} - {viewer})
-        _, blocking = (
-            self._router.run_for_id(
-                viewer, lambda c, s: feed_queries.relations(c, s, viewer, others)
-            )
-            if others
-            else (set(), set())
+        return visible_items(
+            self._media_cache,
+            self._router,
+            viewer,
+            ids,
+            Audience.PUBLIC,
+            keep=lambda m: _near(m, near),
         )
-        by_shard = _by_shard(list(here))
-        rows = self._router.query_shards(
-            by_shard,
-            lambda shard, s: feed_queries.owners_and_likes(
-                s, sorted({here[i].owner_id for i in by_shard[shard]}), by_shard[shard], viewer
-            ),
-        )
-        owners = {row[1]: Summary(*row[1:]) for row in rows if row[0] == feed_queries.OWNER}
-        liked = {row[1] for row in rows if row[0] == feed_queries.LIKE}
-
-        def shown(m: Media) -> bool:
-            owner = owners.get(m.owner_id)
-            if owner is None or owner.is_private:
-                return False
-            return m.owner_id == viewer or not (owner.blocks_viewer or m.owner_id in blocking)
-
-        return {i: FeedItem(m, owners[m.owner_id], i in liked) for i, m in here.items() if shown(m)}
 
 
-def _ready_near(media: Media, near: Near) -> bool:
+def _window(ids: list[int], cursor: int, wanted: int) -> list[int]:
+    """Up to `wanted` of the IDs (newest first) older than the cursor."""
+    start = bisect.bisect_right(ids, -cursor, key=lambda i: -i)
+    return ids[start : start + wanted]
+
+
+def _near(media: Media, near: Near) -> bool:
     location = media.location
     return (
-        media.status == records.READY
-        and location is not None
+        location is not None
         and distance_m(near.latitude, near.longitude, location.latitude, location.longitude)
         <= near.meters
     )
-
-
-def _by_shard(ids: list[int]) -> dict[int, list[int]]:
-    groups: dict[int, list[int]] = defaultdict(list)
-    for item in ids:
-        groups[shard_of(item)].append(item)
-    return groups
