@@ -4,6 +4,7 @@ published to each of the recipient's endpoints."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from chalicelib.graph.service import Graph
@@ -121,3 +122,24 @@ def test_a_disabled_endpoint_is_forgotten(sign_up, clients, settings):
     assert not endpoint_exists(clients, dead)
     devices = clients.router.run_for_id(owner.id, lambda c, s: store.devices_of(c, s, owner.id))
     assert [d.endpoint_arn for d in devices] == [alive]
+
+
+def test_a_token_signed_in_to_another_account_pushes_only_the_new_account(
+    sign_up, clients, settings
+):
+    # GIVEN a phone registered by one account, then by another (one signed out, one in)
+    before, after, fan = sign_up(), sign_up(), sign_up()
+    token = register(before)["token"]
+    register(after, "apns", token)
+    arn = endpoint_of(settings, token)["arn"]
+
+    # WHEN the fan follows both accounts
+    ok(fan.post(f"/users/{before.id}/follow"))
+    ok(fan.post(f"/users/{after.id}/follow"))
+
+    # THEN the phone is pushed the new account's follow only
+    assert wait_for_kinds(settings, arn, 1) == ["follow"]
+    time.sleep(QUIET_SECONDS)
+    assert len(pushes(settings, arn)) == 1
+    assert json.loads(pushes(settings, arn)[0]["APNS"])["recipient_id"] == str(after.id)
+    assert not clients.router.run_for_id(before.id, lambda c, s: store.devices_of(c, s, before.id))
