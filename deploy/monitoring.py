@@ -241,6 +241,13 @@ def dashboard_widgets(plan: Plan) -> list[Template]:
             [ours("fanout", "FanoutDuration").widget(s) for s in ("p50", "p99", "Maximum")],
         ),
         _graph(
+            "Push notifications",
+            [
+                ours("notify", n).widget("Sum")
+                for n in ("Notifications", "NotificationsPushed", "DevicesDisabled")
+            ],
+        ),
+        _graph(
             "Queues: waiting messages",
             [
                 queue_metric(plan, q, "ApproximateNumberOfMessagesVisible").widget("Maximum", q)
