@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, RootModel
 
 from chalicelib.api.deps import get_devices
 from chalicelib.api.errors import NotFound, Unprocessable
 from chalicelib.api.models import MAX_ID, ApiModel, Id
 from chalicelib.api.routing import Routes
-from chalicelib.notifications.kinds import Kind, Platform
+from chalicelib.notifications.kinds import TOKEN_FORMATS, Kind, Platform
 from chalicelib.observability import count
 
 if TYPE_CHECKING:
@@ -22,13 +22,31 @@ if TYPE_CHECKING:
 routes = Routes("notifications")
 
 
-class NewDeviceBody(ApiModel):
-    """An APNs device token (hex) or an FCM registration token."""
+class ApnsDeviceBody(ApiModel):
+    """An APNs device token: hex."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", title="ApnsDevice")
 
-    platform: Platform
-    token: str = Field(min_length=1, max_length=4096)
+    platform: Literal["apns"]
+    token: str = Field(pattern=f"^{TOKEN_FORMATS['apns'].pattern}$", max_length=200)
+
+
+class FcmDeviceBody(ApiModel):
+    """An FCM registration token: URL-safe text."""
+
+    model_config = ConfigDict(extra="forbid", title="FcmDevice")
+
+    platform: Literal["fcm"]
+    token: str = Field(pattern=f"^{TOKEN_FORMATS['fcm'].pattern}$", max_length=4096)
+
+
+class NewDeviceBody(
+    RootModel[Annotated[ApnsDeviceBody | FcmDeviceBody, Field(discriminator="platform")]]
+):
+    """An APNs device token or an FCM registration token (the document gives each
+    platform's token format)."""
+
+    model_config = ConfigDict(title="NewDevice")
 
 
 class DeviceOut(ApiModel):
@@ -65,7 +83,8 @@ def _device(device: Device) -> DeviceOut:
 def register_device(caller: Caller, body: NewDeviceBody) -> DeviceOut:
     """Push my notifications to this device; the same token again is the same device."""
     count("DevicesRegistered")
-    return _device(get_devices().register(caller.user_id, body.platform, body.token))
+    device = body.root
+    return _device(get_devices().register(caller.user_id, device.platform, device.token))
 
 
 @routes.route(
