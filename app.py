@@ -14,6 +14,7 @@ from chalicelib.explore.routes import routes as explore
 from chalicelib.feed.routes import routes as feed
 from chalicelib.graph.routes import routes as graph
 from chalicelib.media.routes import routes as media
+from chalicelib.notifications.routes import routes as notifications
 from chalicelib.observability import DeferredTracer, logs_and_metrics
 from chalicelib.ops.routes import routes as operations
 from chalicelib.places.routes import routes as places
@@ -37,6 +38,18 @@ app.register_middleware(
 )
 
 api = Api(app, authenticate=lambda header: get_accounts().authenticate(header))
-for routes in (operations, accounts, users, graph, places, media, feed, tags, activity, explore):
+for routes in (
+    operations,
+    accounts,
+    users,
+    graph,
+    places,
+    media,
+    feed,
+    tags,
+    activity,
+    explore,
+    notifications,
+):
     api.register(routes)
 api.register_document_route()

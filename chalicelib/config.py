@@ -173,6 +173,13 @@ class Settings(EnvSettings):
     fanout_queue_url: str = ""
     fanout_dlq_url: str = ""
     media_events_topic_arn: str = ""
+    notifications_queue_url: str = ""
+    notifications_dlq_url: str = ""
+    # The SNS platform applications devices are registered with (CloudFormation cannot
+    # make them: they hold the APNs key and the FCM credentials). Unset: that platform's
+    # devices are refused.
+    apns_application_arn: str = ""
+    fcm_application_arn: str = ""
     shard_map_table: str = "photofeed-local-shard-map"
     name_claims_table: str = "photofeed-local-name-claims"
     sessions_table: str = "photofeed-local-sessions"
@@ -204,6 +211,8 @@ class Settings(EnvSettings):
             "uploads-dlq": self.uploads_dlq_url,
             "fanout": self.fanout_queue_url,
             "fanout-dlq": self.fanout_dlq_url,
+            "notifications": self.notifications_queue_url,
+            "notifications-dlq": self.notifications_dlq_url,
         }
 
     @property
@@ -215,6 +224,12 @@ class Settings(EnvSettings):
             "sessions": self.sessions_table,
             "idempotency": self.idempotency_table,
         }
+
+    @property
+    def platform_applications(self) -> dict[str, str]:
+        """Each push platform's SNS platform application, where one is configured."""
+        found = {"apns": self.apns_application_arn, "fcm": self.fcm_application_arn}
+        return {platform: arn for platform, arn in found.items() if arn}
 
     @property
     def endpoint_url(self) -> str | None:

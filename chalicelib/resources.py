@@ -17,6 +17,7 @@ MAX_RECEIVE_COUNT = 3
 # visibility timeout of at least six times the timeout plus that window.
 THUMBNAIL_TIMEOUT_SECONDS = 60
 FANOUT_TIMEOUT_SECONDS = 120
+NOTIFY_TIMEOUT_SECONDS = 30
 BATCH_WINDOW_SECONDS = 1
 # A pending upload's original that nothing processed within this many days is removed
 # by the bucket's lifecycle: longer than a dead letter is kept, so a replay finds it.
@@ -212,6 +213,7 @@ def service_resources(prefix: str) -> Template:
                 "RawMessageDelivery": True,
             },
         },
+        **_queue_pair(prefix, "notifications", NOTIFY_TIMEOUT_SECONDS),
         "ShardMapTable": _table(f"{prefix}-shard-map", "pk"),
         "NameClaimsTable": _table(
             f"{prefix}-name-claims", "pk", indexes=(_username_search_index(),)
@@ -230,6 +232,8 @@ SETTINGS_FROM_RESOURCES: dict[str, tuple[str, str]] = {
     "PHOTOFEED_FANOUT_QUEUE_URL": ("FanoutQueue", "Ref"),
     "PHOTOFEED_FANOUT_DLQ_URL": ("FanoutDeadLetterQueue", "Ref"),
     "PHOTOFEED_MEDIA_EVENTS_TOPIC_ARN": ("MediaEventsTopic", "Ref"),
+    "PHOTOFEED_NOTIFICATIONS_QUEUE_URL": ("NotificationsQueue", "Ref"),
+    "PHOTOFEED_NOTIFICATIONS_DLQ_URL": ("NotificationsDeadLetterQueue", "Ref"),
     "PHOTOFEED_SHARD_MAP_TABLE": ("ShardMapTable", "Ref"),
     "PHOTOFEED_NAME_CLAIMS_TABLE": ("NameClaimsTable", "Ref"),
     "PHOTOFEED_SESSIONS_TABLE": ("SessionsTable", "Ref"),

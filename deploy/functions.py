@@ -1,4 +1,4 @@
-"""The Lambdas (the API from `chalice package`; thumbnail, fanout and ops from our zips),
+"""The Lambdas (the API from `chalice package`; thumbnail, fanout, notify and ops from our zips),
 their settings, their least-privilege roles and their logs."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from chalicelib.media.keys import ORIGINALS_PREFIX, RENDITIONS_PREFIX
 from chalicelib.resources import (
     BATCH_WINDOW_SECONDS,
     FANOUT_TIMEOUT_SECONDS,
+    NOTIFY_TIMEOUT_SECONDS,
     SETTINGS_FROM_RESOURCES,
     THUMBNAIL_TIMEOUT_SECONDS,
     USERNAME_SEARCH_INDEX,
@@ -43,6 +44,22 @@ PARAMETERS: Template = {
         "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731],
         "Description": "Days the functions' logs are kept",
     },
+    # SNS platform applications hold the APNs key and FCM's credentials: operators make
+    # them (docs/operations.md), the stage is told their names. Empty: not pushed to.
+    **{
+        f"{title}ApplicationName": {
+            "Type": "String",
+            "Default": "",
+            "Description": f"The SNS platform application ({sns}) devices register with",
+        }
+        for title, sns in (("Apns", "APNS"), ("Fcm", "GCM"))
+    },
+}
+# platform -> (its parameters' stem, SNS's name of the platform)
+PUSH_PLATFORMS = {"apns": ("Apns", "APNS"), "fcm": ("Fcm", "GCM")}
+CONDITIONS: Template = {
+    f"Has{title}Application": {"Fn::Not": [{"Fn::Equals": [ref(f"{title}ApplicationName"), ""]}]}
+    for title, _ in PUSH_PLATFORMS.values()
 }
 
 # X-Ray and Lambda's network interfaces have no resource-level permissions: these
@@ -122,6 +139,16 @@ FUNCTIONS = (
         max_concurrency=100,
         runtime=PYTHON_311,
     ),
+    # Pushes are small and wait on SNS: many light instances.
+    Function(
+        role="notify",
+        queue="NotificationsQueue",
+        timeout=NOTIFY_TIMEOUT_SECONDS,
+        memory=512,
+        batch_size=10,
+        max_concurrency=50,
+        runtime=PYTHON_311,
+    ),
     # Operators' commands (migrations, shard moves, repairs) inside the VPC: Lambda's
     # longest timeout; straight to the databases, as the Operators group may.
     Function(
@@ -154,7 +181,24 @@ def environment(plan: Plan, service: str) -> dict[str, Any]:
         variables[setting] = (
             ref(logical_id) if attribute == "Ref" else get_att(logical_id, attribute)
         )
+    for platform, (title, _) in PUSH_PLATFORMS.items():
+        variables[f"PHOTOFEED_{platform.upper()}_APPLICATION_ARN"] = {
+            "Fn::If": [f"Has{title}Application", _sns_arn(platform, "app"), ""]
+        }
     return variables
+
+
+def _sns_arn(platform: str, kind: str, suffix: str = "") -> Template:
+    """A platform application's ARN (kind "app") or its endpoints' ("endpoint", "/*")."""
+    title, sns_platform = PUSH_PLATFORMS[platform]
+    return sub(
+        "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+        f"{kind}/{sns_platform}/${{{title}ApplicationName}}{suffix}"
+    )
+
+
+def _endpoint_arns() -> list[Template]:
+    return [_sns_arn(platform, "endpoint", "/*") for platform in PUSH_PLATFORMS]
 
 
 def vpc_config(security_group: str = "Functions") -> Template:
@@ -223,6 +267,14 @@ def api_statements(plan: Plan) -> list[Template]:
         _allow("sqs:GetQueueAttributes", queues),
         _allow("sns:GetTopicAttributes", ref("MediaEventsTopic")),
         _allow("dynamodb:DescribeTable", [_table_arn(t) for t in _TABLES]),
+        # Devices: endpoints made in the stage's platform applications, and removed.
+        _allow(
+            "sns:CreatePlatformEndpoint",
+            [_sns_arn(platform, "app") for platform in PUSH_PLATFORMS],
+        ),
+        _allow(["sns:SetEndpointAttributes", "sns:DeleteEndpoint"], _endpoint_arns()),
+        # Likes, comments, follows and requests ask for pushes.
+        _allow("sqs:SendMessage", get_att("NotificationsQueue", "Arn")),
     ]
 
 
@@ -255,6 +307,16 @@ def fanout_statements(plan: Plan) -> list[Template]:
     ]
 
 
+def notify_statements(plan: Plan) -> list[Template]:
+    return [
+        *_common_statements(plan, "notify"),
+        _allow(_QUEUE_CONSUME, get_att("NotificationsQueue", "Arn")),
+        _allow(_TABLE_WRITE, _table_arn("IdempotencyTable")),
+        # Pushes, and a device SNS disabled is deleted.
+        _allow(["sns:Publish", "sns:DeleteEndpoint"], _endpoint_arns()),
+    ]
+
+
 def ops_statements(plan: Plan) -> list[Template]:
     return [
         *_common_statements(plan, "ops"),
@@ -276,11 +338,19 @@ def ops_environment(plan: Plan) -> dict[str, Any]:
     }
 
 
-_QUEUES = ("UploadsQueue", "UploadsDeadLetterQueue", "FanoutQueue", "FanoutDeadLetterQueue")
+_QUEUES = (
+    "UploadsQueue",
+    "UploadsDeadLetterQueue",
+    "FanoutQueue",
+    "FanoutDeadLetterQueue",
+    "NotificationsQueue",
+    "NotificationsDeadLetterQueue",
+)
 _TABLES = ("ShardMapTable", "NameClaimsTable", "SessionsTable", "IdempotencyTable")
 _STATEMENTS = {
     "thumbnail": thumbnail_statements,
     "fanout": fanout_statements,
+    "notify": notify_statements,
     "ops": ops_statements,
 }
 

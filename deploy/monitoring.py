@@ -118,7 +118,7 @@ def alarms(plan: Plan) -> list[Alarm]:
             0,
             period=SQS_PERIOD_SECONDS,
         )
-        for queue in ("uploads", "fanout")
+        for queue in ("uploads", "fanout", "notifications")
     ]
     made += [
         Alarm(
@@ -241,17 +241,24 @@ def dashboard_widgets(plan: Plan) -> list[Template]:
             [ours("fanout", "FanoutDuration").widget(s) for s in ("p50", "p99", "Maximum")],
         ),
         _graph(
+            "Push notifications",
+            [
+                ours("notify", n).widget("Sum")
+                for n in ("Notifications", "NotificationsPushed", "DevicesDisabled")
+            ],
+        ),
+        _graph(
             "Queues: waiting messages",
             [
                 queue_metric(plan, q, "ApproximateNumberOfMessagesVisible").widget("Maximum", q)
-                for q in ("uploads", "fanout")
+                for q in ("uploads", "fanout", "notifications")
             ],
         ),
         _graph(
             "Dead-letter queues",
             [
                 queue_metric(plan, q, "ApproximateNumberOfMessagesVisible").widget("Maximum", q)
-                for q in ("uploads-dlq", "fanout-dlq")
+                for q in ("uploads-dlq", "fanout-dlq", "notifications-dlq")
             ],
         ),
         _graph(

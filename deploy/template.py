@@ -186,7 +186,7 @@ def merge_template(plan: Plan) -> Template:
             **monitoring.PARAMETERS,
             **PARAMETERS,
         },
-        "Conditions": monitoring.CONDITIONS,
+        "Conditions": {**monitoring.CONDITIONS, **functions.CONDITIONS},
         "Resources": {
             **network.resources(plan),
             **service_resources(plan.prefix),

@@ -26,7 +26,29 @@ def provision(session: boto3.Session, endpoint_url: str, prefix: str) -> dict[st
         properties = _resolve(resource["Properties"], made)
         client = session.client(_SERVICE[resource["Type"]], endpoint_url=endpoint_url)
         made[logical_id] = _APPLY[resource["Type"]](client, properties)
-    return {setting: made[lid][attr] for setting, (lid, attr) in SETTINGS_FROM_RESOURCES.items()}
+    settings = {
+        setting: made[lid][attr] for setting, (lid, attr) in SETTINGS_FROM_RESOURCES.items()
+    }
+    sns = session.client("sns", endpoint_url=endpoint_url)
+    return {**settings, **_platform_applications(sns, prefix)}
+
+
+# SNS platform applications are not CloudFormation resources (they hold the APNs key and
+# FCM's credentials): operators make them in AWS; locally moto takes any credential.
+_PLATFORMS = {"apns": "APNS", "fcm": "GCM"}
+
+
+def _platform_applications(sns: Any, prefix: str) -> dict[str, str]:
+    """One platform application a push platform, as their settings."""
+    made = {}
+    for platform, sns_platform in _PLATFORMS.items():
+        arn = sns.create_platform_application(
+            Name=f"{prefix}-{platform}",
+            Platform=sns_platform,
+            Attributes={"PlatformCredential": "local", "PlatformPrincipal": "local"},
+        )["PlatformApplicationArn"]
+        made[f"PHOTOFEED_{platform.upper()}_APPLICATION_ARN"] = arn
+    return made
 
 
 def _resolve(value: Any, made: dict[str, Attributes]) -> Any:

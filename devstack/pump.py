@@ -23,6 +23,7 @@ import boto3
 
 from chalicelib.config import Settings
 from functions.fanout import handler as fanout
+from functions.notify import handler as notify
 from functions.thumbnail import handler as thumbnail
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -93,10 +94,11 @@ class Pump:
         event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
         failed = self._invoke(subscription, event)
         dead: list[str] = []
+        self._delete(subscription.queue_url, [m for m in messages if m["MessageId"] not in failed])
         for message in messages:
             if message["MessageId"] not in failed:
-                self._delete(subscription.queue_url, message)
-            elif dlq_url and _receive_count(message) >= max_receives:
+                continue
+            if dlq_url and _receive_count(message) >= max_receives:
                 self._dead_letter(subscription.queue_url, dlq_url, message)
                 dead.append(message["MessageId"])
             else:
@@ -158,8 +160,16 @@ class Pump:
             )
         return self._redrive[queue_url]
 
-    def _delete(self, queue_url: str, message: dict[str, Any]) -> None:
-        self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    def _delete(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        """Delete what was handled, in one call (a batch holds at most ten)."""
+        if messages:
+            self._sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(messages)
+                ],
+            )
 
     def _dead_letter(self, queue_url: str, dlq_url: str, message: dict[str, Any]) -> None:
         self._sqs.send_message(
@@ -167,7 +177,7 @@ class Pump:
             MessageBody=message["Body"],
             MessageAttributes=message.get("MessageAttributes", {}),
         )
-        self._delete(queue_url, message)
+        self._delete(queue_url, [message])
 
     def run(self, subscriptions: list[Subscription], stop: threading.Event) -> None:
         """Pump every subscription until `stop` is set, one thread each."""
@@ -219,13 +229,14 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 
 def main() -> int:
-    """Pump the stack's queues into the real thumbnail and fan-out handlers."""
+    """Pump the stack's queues into the real thumbnail, fan-out and notify handlers."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     settings = Settings.from_env()
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
     subscriptions = [
         Subscription("thumbnail", settings.uploads_queue_url, thumbnail.lambda_handler),
         Subscription("fanout", settings.fanout_queue_url, fanout.lambda_handler),
+        Subscription("notify", settings.notifications_queue_url, notify.lambda_handler),
     ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -146,6 +146,13 @@ def test_queue_urls_and_table_names_list_every_resource_by_role(monkeypatch):
 
     assert settings.queue_urls["uploads"] == "http://sqs/uploads"
     assert settings.queue_urls["fanout-dlq"] == "http://sqs/fanout-dlq"
-    assert set(settings.queue_urls) == {"uploads", "uploads-dlq", "fanout", "fanout-dlq"}
+    assert set(settings.queue_urls) == {
+        "uploads",
+        "uploads-dlq",
+        "fanout",
+        "fanout-dlq",
+        "notifications",
+        "notifications-dlq",
+    }
     assert settings.table_names["sessions"] == "p-sessions"
     assert set(settings.table_names) == {"shard-map", "name-claims", "sessions", "idempotency"}

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from chalicelib.media.cache import MediaCache
     from chalicelib.media.records import Media
     from chalicelib.media.service import MediaService
+    from chalicelib.notifications.devices import Devices
+    from chalicelib.notifications.outbox import Outbox
     from chalicelib.places.index import GeoIndex
     from chalicelib.places.service import Places
     from chalicelib.tags.index import TagIndex
@@ -62,6 +64,7 @@ def get_graph() -> Graph:
         get_counters(),
         followed=_merge_into_feed,
         activity=get_activity_recorder(),
+        notify=get_outbox(),
     )
 
 
@@ -147,6 +150,7 @@ def get_media() -> MediaService:
         tagged=_index_tags,
         located=_index_place,
         activity=get_activity_recorder(),
+        notify=get_outbox(),
         liked=_rank_for_explore,
     )
 
@@ -279,3 +283,20 @@ def get_explore() -> Explore:
     return Explore(
         router=get_clients().router, index=get_explore_index(), media_cache=get_media_cache()
     )
+
+
+@lru_cache(maxsize=1)
+def get_outbox() -> Outbox:
+    """What queues push notifications after likes, comments, follows and requests."""
+    from chalicelib.notifications.outbox import Outbox
+
+    clients = get_clients()
+    return Outbox(clients.sqs, clients.settings.notifications_queue_url)
+
+
+@lru_cache(maxsize=1)
+def get_devices() -> Devices:
+    from chalicelib.notifications.devices import Devices
+
+    clients = get_clients()
+    return Devices(clients.router, clients.sns, clients.settings.platform_applications)

@@ -19,11 +19,11 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, get_origin
+from typing import Any, get_args, get_origin
 
 from chalice import Blueprint, Response
 from chalice.app import ChaliceUnhandledError, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from chalicelib import errors as domain
 from chalicelib.api import errors
@@ -124,9 +124,22 @@ class Routes:
 
 
 def _require_strict(model: type[BaseModel] | None) -> None:
-    """Unknown parameters and fields must be refused: input models forbid extras."""
-    if model is not None and model.model_config.get("extra") != "forbid":
+    """Unknown parameters and fields must be refused: input models forbid extras (a
+    root model: each model it may hold)."""
+    if model is None:
+        return
+    if issubclass(model, RootModel):
+        for member in _models_in(model.model_fields["root"].annotation):
+            _require_strict(member)
+    elif model.model_config.get("extra") != "forbid":
         raise TypeError(f"{model.__name__} must set model_config extra='forbid'")
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models a type annotation names (through unions and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
 
 
 def _handle(

@@ -25,6 +25,7 @@ from chalicelib.users.store import Summary, User, summaries_query
 
 if TYPE_CHECKING:
     from chalicelib.activity.service import ActivityRecorder
+    from chalicelib.notifications.outbox import Outbox
 
 T = TypeVar("T")
 # How many pending requests one page of approvals handles (going public approves all).
@@ -81,6 +82,7 @@ class Graph:
         counters: Counters,
         followed: Callable[[int, int], None] = lambda source, target: None,
         activity: ActivityRecorder | None = None,
+        notify: Outbox | None = None,
     ) -> None:
         self._router = router
         self._counters = counters
@@ -89,6 +91,8 @@ class Graph:
         self._followed = followed
         # Told of follows, requests and approvals once they commit (activity feeds).
         self._activity = activity
+        # Told of follows and requests once they commit (push notifications).
+        self._notify = notify
 
     def look(self, viewer: int, target: int) -> Look:
         """The target as the viewer finds them; NotFound if there is no such user."""
@@ -129,6 +133,8 @@ class Graph:
         self._on(target, lambda c, s: store.add(c, s, "follow_requests", target, viewer))
         if self._activity is not None:
             self._activity.requested(viewer, target)
+        if self._notify is not None:
+            self._notify.requested(viewer, target)
         return replace(look.relationship, requested=True)
 
     def unfollow(self, viewer: int, target: int) -> Relationship:
@@ -276,6 +282,8 @@ class Graph:
             self._activity.followed(source, target)
             if approved:
                 self._activity.approved(target, source)
+        if self._notify is not None and not approved:  # the approver knows already
+            self._notify.followed(source, target)
 
     def _unlink(self, source: int, target: int) -> None:
         """The two halves of an unfollow, truth first (a pending request goes too)."""

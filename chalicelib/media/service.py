@@ -28,6 +28,7 @@ from chalicelib.users.store import Summary
 
 if TYPE_CHECKING:
     from chalicelib.activity.service import ActivityRecorder
+    from chalicelib.notifications.outbox import Outbox
 
 T = TypeVar("T")
 # Cache headers for renditions: their keys never change content.
@@ -88,6 +89,7 @@ class MediaService:
         tagged: Callable[[int, list[str]], None] = lambda media_id, tags: None,
         located: Callable[[Media], None] = lambda media: None,
         activity: ActivityRecorder | None = None,
+        notify: Outbox | None = None,
         liked: Callable[[int], None] = lambda media_id: None,
     ) -> None:
         self._router = router
@@ -103,6 +105,8 @@ class MediaService:
         self._located = located
         # Told of likes and comments once they commit (the owner's activity feed).
         self._activity = activity
+        # Told of likes and comments once they commit (push notifications).
+        self._notify = notify
         # Told of new likes of public owners' media once they commit (explore's ranking).
         self._liked = liked
 
@@ -226,6 +230,8 @@ class MediaService:
             self._liked(media_id)
         if self._activity is not None:
             self._activity.liked(owner, viewer, media_id)
+        if self._notify is not None:
+            self._notify.liked(owner, viewer, media_id)
         return likes
 
     def unlike(self, viewer: int, media_id: int) -> int:
@@ -265,6 +271,8 @@ class MediaService:
         self._tagged(media_id, hashtags(body))
         if self._activity is not None:
             self._activity.commented(owner, viewer, media_id, made.id, made.created_at)
+        if self._notify is not None:
+            self._notify.commented(owner, viewer, media_id, made.id)
         return made
 
     def author(self, user_id: int) -> Summary:

@@ -13,6 +13,7 @@ Nothing any answer carries to a role that may not see the owner's media mentions
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -58,6 +59,8 @@ class World:
     # In every caption and comment of the world: what must never reach a caller who
     # may not see the owner's media.
     secret: str = field(default_factory=lambda: f"secret-{uuid.uuid4().hex}")
+    # The owner's device, registered by the first call naming it (see _the_owners_device).
+    device: str | None = None
 
     @property
     def owner(self):
@@ -412,6 +415,27 @@ def deletes_the_comment(world: World, role: str, response) -> None:
     assert comment_id not in ids(listed.json()["items"])
 
 
+def registers_the_callers_own_device(world: World, role: str, response) -> None:
+    assert set(response.json()) == {"id", "platform", "created_at"}
+    assert response.json()["platform"] == "apns"
+
+
+def deletes_the_owners_device(world: World, role: str, response) -> None:
+    assert response.content == b""
+    _ok(world.owner.delete(f"/devices/{world.device}"), 404)
+
+
+def shows_the_callers_muted_kinds(world: World, role: str, response) -> None:
+    assert set(response.json()) == {"muted"}
+    assert set(response.json()["muted"]) <= {"like", "comment", "follow", "follow_request"}
+
+
+def mutes_only_for_the_caller(world: World, role: str, response) -> None:
+    assert response.json() == {"muted": ["like"]}
+    if role != "owner":  # the owner, last, has not muted anything yet
+        assert world.owner.get("/users/me/notifications").json() == {"muted": []}
+
+
 # The matrix
 
 
@@ -440,6 +464,16 @@ def _me(path: str) -> Callable[[World], str]:
 
 def _media(path: str, name: str) -> Callable[[World], str]:
     return lambda world: path.format(media=world.media[name])
+
+
+def _the_owners_device(world: World) -> str:
+    """The owner's device, registered at the first call (the owner, last, deletes it)."""
+    if world.device is None:
+        token = secrets.token_hex(32)
+        made = world.owner.post("/devices", json={"platform": "apns", "token": token})
+        _ok(made, 201)
+        world.device = made.json()["id"]
+    return f"/devices/{world.device}"
 
 
 def _a_new_comment(world: World) -> str:
@@ -547,6 +581,21 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/media/search"): Row(_search_near, places_only_public_media_without_a_block),
     ("GET", "/explore"): Row(lambda world: "/explore", explores_only_what_the_caller_may_see),
+    ("POST", "/devices"): Row(
+        _me("/devices"),
+        registers_the_callers_own_device,
+        body=lambda role: {"platform": "apns", "token": secrets.token_hex(32)},
+    ),
+    ("DELETE", "/devices/{device_id}"): Row(_the_owners_device, deletes_the_owners_device),
+    ("GET", "/users/me/notifications"): Row(
+        _me("/users/me/notifications"), shows_the_callers_muted_kinds
+    ),
+    ("PATCH", "/users/me/notifications"): Row(
+        _me("/users/me/notifications"),
+        mutes_only_for_the_caller,
+        body=lambda role: {"muted": ["like"]},
+        mutates=True,
+    ),
 }
 
 # What each role gets, towards a private owner and towards a public one ("-": no such role).
@@ -589,6 +638,10 @@ PRIVATE_OWNER = {
     ("GET", "/tags/search"):                            "200    200    200    200    200    200",
     ("GET", "/media/search"):                           "200    200    200    200    200    200",
     ("GET", "/explore"):                                "200    200    200    200    200    200",
+    ("POST", "/devices"):                               "201    201    201    201    201    201",
+    ("DELETE", "/devices/{device_id}"):                 "404    404    404    404    404    204",
+    ("GET", "/users/me/notifications"):                 "200    200    200    200    200    200",
+    ("PATCH", "/users/me/notifications"):               "200    200    200    200    200    200",
 }
 PUBLIC_OWNER = {
     ("GET", "/users/me"):                               "200    200    -      200    200    200",
@@ -625,6 +678,10 @@ PUBLIC_OWNER = {
     ("GET", "/tags/search"):                            "200    200    -      200    200    200",
     ("GET", "/media/search"):                           "200    200    -      200    200    200",
     ("GET", "/explore"):                                "200    200    -      200    200    200",
+    ("POST", "/devices"):                               "201    201    -      201    201    201",
+    ("DELETE", "/devices/{device_id}"):                 "404    404    -      404    404    204",
+    ("GET", "/users/me/notifications"):                 "200    200    -      200    200    200",
+    ("PATCH", "/users/me/notifications"):               "200    200    -      200    200    200",
 }
 # fmt: on
 
@@ -784,7 +841,12 @@ def test_a_protected_route_without_a_valid_token_is_a_401_with_a_challenge(
     authorization = CREDENTIALS[credential](someone)
     headers = {"Authorization": authorization} if authorization else {}
     url = route[1].format(
-        user_id=someone.id, username=someone.username, media_id=someone.id, comment_id=1, name="t"
+        user_id=someone.id,
+        username=someone.username,
+        media_id=someone.id,
+        comment_id=1,
+        name="t",
+        device_id=1,
     )
     body = {"bio": "not allowed"} if route == ("PATCH", "/users/me") else None
 

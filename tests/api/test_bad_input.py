@@ -19,6 +19,7 @@ from psycopg2 import sql
 from app import api
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MAX_PLACE_NAME_CHARS
+from chalicelib.notifications.store import devices_of
 from tests.answers import refused
 from tests.media.helpers import (
     a_ready_media,
@@ -154,7 +155,12 @@ def photo(poster) -> dict:
 
 def _url(route: tuple[str, str], user_id: object = 1, media_id: object = 1) -> str:
     return route[1].format(
-        user_id=user_id, username="someone", media_id=media_id, comment_id=1, name="tag"
+        user_id=user_id,
+        username="someone",
+        media_id=media_id,
+        comment_id=1,
+        name="tag",
+        device_id=1,
     )
 
 
@@ -162,7 +168,9 @@ def test_the_tables_know_every_route_that_takes_a_body_or_a_page():
     assert BODY_ROUTES == [
         ("PATCH", "/media/{media_id}"),
         ("PATCH", "/users/me"),
+        ("PATCH", "/users/me/notifications"),
         ("POST", "/accounts"),
+        ("POST", "/devices"),
         ("POST", "/media/uploads"),
         ("POST", "/media/{media_id}/comments"),
         ("POST", "/sessions"),
@@ -302,6 +310,8 @@ def test_an_unknown_query_parameter_refuses_a_body_route_before_it_acts(
         ("POST", "/media/uploads"): upload_body(caption="changed"),
         ("PATCH", "/media/{media_id}"): {"caption": "changed"},
         ("POST", "/media/{media_id}/comments"): {"body": "changed"},
+        ("POST", "/devices"): {"platform": "apns", "token": "ab" * 32},
+        ("PATCH", "/users/me/notifications"): {"muted": ["like"]},
     }[route]
     # The media's owner edits it: refused only for the parameter.
     caller = poster if route == ("PATCH", "/media/{media_id}") else member
@@ -320,6 +330,14 @@ def test_an_unknown_query_parameter_refuses_a_body_route_before_it_acts(
     assert_nothing_written(clients, settings, username, email)
     assert (member.get("/users/me").json(), poster.get(f"/media/{photo['id']}").json()) == before
     assert media_writes(clients, settings, member, photo) == written
+    assert member.get("/users/me/notifications").json() == {"muted": []}
+    assert _devices_of(clients, member.id) == []
+
+
+def _devices_of(clients, user_id: int) -> list[int]:
+    return [
+        d.id for d in clients.router.run_for_id(user_id, lambda c, s: devices_of(c, s, user_id))
+    ]
 
 
 # Log-in (every body here is refused before any password is checked)
@@ -456,7 +474,12 @@ def test_a_username_nobody_holds_is_not_found(member):
 @pytest.mark.parametrize("route", ALL_ROUTES, ids=_route_id)
 def test_an_unknown_query_parameter_is_refused_on_every_route(http, member, photo, route):
     url = route[1].format(
-        user_id=member.id, username=member.username, media_id=photo["id"], comment_id=1, name="kept"
+        user_id=member.id,
+        username=member.username,
+        media_id=photo["id"],
+        comment_id=1,
+        name="kept",
+        device_id=1,
     )
     needed = {"/tags/search": {"q": "kept"}, PLACE_ROUTE: {"lat": "1", "lng": "2"}}
     params = {"unexpected": "1", **needed.get(route[1], {})}
@@ -801,6 +824,16 @@ def test_a_media_id_naming_no_media_is_not_found_and_writes_nothing(
 
     refused(response, 404, "not_found")
     assert media_writes(clients, settings, member, photo) == written
+
+
+@pytest.mark.parametrize("device_id", NOT_IDS, ids=lambda value: value[:12])
+def test_a_device_id_that_is_not_an_id_is_refused(member, device_id):
+    refused(member.delete(f"/devices/{device_id}"), 400, "validation_failed")
+
+
+@pytest.mark.parametrize("nobody", list(NOBODYS_IDS))
+def test_a_device_id_naming_no_device_is_not_found(member, nobody):
+    refused(member.delete(f"/devices/{NOBODYS_IDS[nobody]}"), 404, "not_found")
 
 
 @pytest.mark.parametrize("comment_id", NOT_IDS, ids=lambda value: value[:12])

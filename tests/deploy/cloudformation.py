@@ -149,10 +149,28 @@ class PackagedTemplate:
         if function == "Fn::Select":
             index, items = argument
             return self.resolve(items)[int(self.resolve(index))]
+        if function == "Fn::If":
+            condition, when_true, when_false = argument
+            return self.resolve(when_true if self._condition(condition) else when_false)
         if function == "Fn::GetAZs":
             return [f"{REGION}{zone}" for zone in "abcdef"]
         if function == "Fn::Cidr":
             return [f"10.0.{i}.0/24" for i in range(int(self.resolve(argument[1])))]
+        raise NotImplementedError(function)
+
+    def _condition(self, name: str) -> bool:
+        """A condition of the template's, evaluated with the parameters' defaults."""
+        return self._holds(self.body["Conditions"][name])
+
+    def _holds(self, condition: Any) -> bool:
+        ((function, argument),) = condition.items()
+        if function == "Fn::Not":
+            return not self._holds(argument[0])
+        if function == "Fn::Equals":
+            left, right = (self.resolve(item) for item in argument)
+            return left == right
+        if function == "Condition":
+            return self._condition(argument)
         raise NotImplementedError(function)
 
     def _sub(self, text: str, variables: dict[str, Any]) -> str:

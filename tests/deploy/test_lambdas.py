@@ -91,13 +91,15 @@ def test_a_lambda_logs_to_its_own_group_kept_for_a_while(template, function_id):
 
 
 def _wildcard_name(resource: str) -> bool:
-    """Whether a resource ARN leaves a name open that is known (object keys and log
-    streams under a named bucket or group are not names)."""
+    """Whether a resource ARN leaves a name open that is known (object keys, log streams
+    and SNS endpoints under a named bucket, group or platform application are not names)."""
     if resource.startswith("arn:aws:s3:::"):
         bucket = resource.removeprefix("arn:aws:s3:::").partition("/")[0]
         return "*" in bucket
     if ":log-group:" in resource:
         return "*" in resource.removesuffix(":*")
+    if ":endpoint/" in resource:  # SNS names a platform application's endpoints itself
+        return "*" in resource.removesuffix("/*")
     return "*" in resource
 
 

@@ -52,8 +52,22 @@ def _queue_arn(clients, url: str) -> str:
 
 
 def test_provision_returns_every_setting_the_resources_fill(private):
-    assert set(private) == set(SETTINGS_FROM_RESOURCES)
+    # and the platform applications', which CloudFormation does not describe
+    platform_applications = {"PHOTOFEED_APNS_APPLICATION_ARN", "PHOTOFEED_FCM_APPLICATION_ARN"}
+    assert set(private) == set(SETTINGS_FROM_RESOURCES) | platform_applications
     assert all(private.values()), private
+
+
+def test_the_platform_applications_are_apns_and_fcm(clients, private):
+    platforms = {
+        arn: clients.sns.get_platform_application_attributes(PlatformApplicationArn=arn)
+        for arn in (
+            private["PHOTOFEED_APNS_APPLICATION_ARN"],
+            private["PHOTOFEED_FCM_APPLICATION_ARN"],
+        )
+    }
+
+    assert [arn.split(":app/")[1].split("/")[0] for arn in platforms] == ["APNS", "GCM"]
 
 
 def test_the_bucket_blocks_all_public_access(clients, private):
@@ -248,7 +262,7 @@ def test_provisioning_the_same_prefix_twice_succeeds_with_the_same_settings(clie
     subscriptions = clients.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert len(subscriptions) == 1
     queues = clients.sqs.list_queues(QueueNamePrefix=prefix)["QueueUrls"]
-    assert len(queues) == 4
+    assert len(queues) == 6
 
 
 # --- the description itself, no network
@@ -293,7 +307,7 @@ def test_the_resources_are_named_after_the_prefix():
         if key in {"QueueName", "TopicName", "TableName", "BucketName"}
     ]
 
-    assert len(names) == 10
+    assert len(names) == 12
     assert all(name.startswith("p-") for name in names), names
 
 
