@@ -26,8 +26,6 @@ MOVING_SECONDS = 60
 # One second of long polling asks every SQS server, so an empty answer means empty
 # (a short poll samples some servers only).
 POLL_SECONDS = 1
-# How much of a body `show` prints.
-BODY_CHARS = 300
 
 
 class UnknownQueue(InvalidInput):
@@ -181,7 +179,7 @@ def _letter(message: dict[str, Any]) -> Letter:
     return Letter(
         message["MessageId"],
         int(message.get("Attributes", {}).get("SentTimestamp", 0)),
-        _compact(message["Body"])[:BODY_CHARS],
+        _compact(message["Body"]),
     )
 
 

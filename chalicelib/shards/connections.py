@@ -10,24 +10,12 @@ from contextlib import contextmanager
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-from chalicelib.errors import DependencyUnavailable
-
 # Seconds a new connection may take; RDS Proxy borrows within this too.
 CONNECT_TIMEOUT_SECONDS = 3
 
 
 class UnknownDatabase(KeyError):
     """Raised when a physical database name is not in the settings."""
-
-
-class DatabaseUnavailable(DependencyUnavailable):
-    """Raised when a physical database refuses a connection or drops one mid-work (down,
-    failing over, or its proxy cannot reach it): the work did not happen, or its commit is
-    unknown; writes are idempotent, so the caller retries."""
-
-    def __init__(self, database: str) -> None:
-        super().__init__(f"database {database} is unavailable; retry", {"database": database})
-        self.database = database
 
 
 # (host, port, user) -> a password for this one connection, e.g. an IAM auth token.
@@ -65,10 +53,6 @@ class Databases:
             self._holders[name] = threading.get_ident()
             try:
                 yield conn
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                if conn.closed:
-                    raise DatabaseUnavailable(name) from exc
-                raise
             finally:
                 self._holders.pop(name, None)
                 if conn.closed:
@@ -88,12 +72,9 @@ class Databases:
             parts = psycopg2.extensions.parse_dsn(dsn)
             port = int(parts.get("port", 5432))
             extra["password"] = self._password(parts["host"], port, parts["user"])
-        try:
-            return psycopg2.connect(
-                dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="photofeed", **extra
-            )
-        except psycopg2.OperationalError as exc:
-            raise DatabaseUnavailable(name) from exc
+        return psycopg2.connect(
+            dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name="photofeed", **extra
+        )
 
     def close(self) -> None:
         """Close every open connection (tests, shutdown)."""

@@ -12,16 +12,18 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psycopg2
 from psycopg2 import errors, sql
 from psycopg2.extensions import connection as Connection
 
 from chalicelib.errors import DependencyUnavailable
-from chalicelib.shards.connections import Databases, DatabaseUnavailable
+from chalicelib.shards.connections import Databases
 from chalicelib.shards.ids import shard_of
 from chalicelib.shards.schema import schema
 from chalicelib.shards.shard_map import CachedShardMap, ShardMap
@@ -50,6 +52,16 @@ _MAP_READS_EVERY_SECONDS = 0.25
 
 class ShardUnavailable(DependencyUnavailable):
     """Raised when a shard stayed unreachable (moving) for longer than RETRY_SECONDS."""
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """Raised when a physical database refuses a connection or drops one mid-work (down,
+    failing over, or its proxy cannot reach it): the work did not happen, or whether its
+    commit did is unknown; writes are idempotent, so the caller retries."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(f"database {database} is unavailable; retry", {"database": database})
+        self.database = database
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,21 @@ class Router:
         )
 
     def _run_on(self, database: str, shard: int, work: Work[T]) -> T:
-        with self._databases.connection(database) as conn, conn:
+        with self._connection(database) as conn, conn:
             return work(conn, schema(shard))
+
+    @contextmanager
+    def _connection(self, database: str) -> Iterator[Connection]:
+        """The database's connection for one unit of work; DatabaseUnavailable when the
+        database refuses it or it breaks (a statement that merely fails raises as it is)."""
+        conn: Connection | None = None
+        try:
+            with self._databases.connection(database) as conn:
+                yield conn
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if conn is None or conn.closed:
+                raise DatabaseUnavailable(database) from exc
+            raise
 
     def _query_databases(
         self, shard_map: ShardMap, shards: list[int], query: ShardQuery, *, partial: bool
@@ -155,7 +180,7 @@ class Router:
         parts = [query(shard, schema(shard)) for shard in shards]
         statement = sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p, _ in parts)
         values = [value for _, part_values in parts for value in part_values]
-        with self._databases.connection(database) as conn, conn, conn.cursor() as cursor:
+        with self._connection(database) as conn, conn, conn.cursor() as cursor:
             cursor.execute(statement, values)
             return cursor.fetchall()
 

@@ -40,7 +40,7 @@ def test_a_dead_lettered_upload_is_replayed_by_the_operator_after_the_fix(
     assert "uploads: 1 dead letters" in listed
     assert "fanout: 0 dead letters" in listed
     shown = _photofeed(drills, "dlq", "show", "uploads")
-    assert reservation.key in shown
+    assert f"originals%2F{reservation.media_id}" in shown  # the S3 notification's key
     assert drills.dead_letters()["uploads"] == 1  # showing leaves it where it was
 
     # WHEN, the cause fixed (db1 is back), the operator replays the queue
