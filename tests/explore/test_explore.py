@@ -22,7 +22,7 @@ def explore(member, **params) -> dict:
     response = member.get("/explore", params=params)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "next_cursor"}
+    assert set(body) == {"items", "next_cursor", "partial"}
     return body
 
 

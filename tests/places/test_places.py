@@ -22,7 +22,7 @@ def _page(member, lat: float, lng: float, **params) -> dict:
     response = member.get("/media/search", params={"lat": lat, "lng": lng, **params})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "next_max_id"}
+    assert set(body) == {"items", "next_max_id", "partial"}
     return body
 
 

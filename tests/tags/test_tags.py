@@ -29,7 +29,7 @@ def _page(member, tag: str, **params) -> dict:
     response = member.get(f"/tags/{quote(tag)}/media", params=params)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"tag", "items", "next_max_id"}
+    assert set(body) == {"tag", "items", "next_max_id", "partial"}
     return body
 
 
