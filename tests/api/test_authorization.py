@@ -286,7 +286,7 @@ def _wait_until_placed(world: World) -> None:
 def places_only_public_media_without_a_block(world: World, role: str, response) -> None:
     body = response.json()
     shown = [world.media["read"]] if not world.private and _may_see_media(world, role) else []
-    assert body == {"items": body["items"], "next_max_id": None}
+    assert body == {"items": body["items"], "next_max_id": None, "partial": False}
     assert ids(body["items"]) == shown
 
 

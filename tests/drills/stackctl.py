@@ -94,10 +94,7 @@ class DrillStack:
 
     def kill_redis(self) -> None:
         """SIGKILL the redis-server; return once it is gone."""
-        process = self._process("redis")
-        assert process.popen is not None
-        os.kill(process.popen.pid, signal.SIGKILL)
-        process.popen.wait(timeout=10)
+        self._kill("redis")
 
     def start_redis(self) -> None:
         """The same command line again: an empty Redis on the same port."""
@@ -131,10 +128,7 @@ class DrillStack:
 
     def kill_moto(self) -> None:
         """SIGKILL moto (with it goes every bucket, queue, message, table and item)."""
-        process = self._process("moto")
-        assert process.popen is not None
-        os.kill(process.popen.pid, signal.SIGKILL)
-        process.popen.wait(timeout=10)
+        self._kill("moto")
 
     def start_moto(self) -> None:
         """moto again on its port, provisioned as at a stack's start, the shard map made."""
@@ -202,6 +196,13 @@ class DrillStack:
     def _process(self, name: str) -> Process:
         (found,) = [p for p in self.stack.processes if p.name == name]
         return found
+
+    def _kill(self, name: str) -> None:
+        """SIGKILL a service (no shutdown, nothing saved); return once it is gone."""
+        process = self._process(name)
+        assert process.popen is not None
+        os.kill(process.popen.pid, signal.SIGKILL)
+        process.popen.wait(timeout=10)
 
     def _restart(self, process: Process) -> None:
         """Start a stopped service again, kept in the stack's records (so it stops with it)."""

@@ -13,15 +13,13 @@ from __future__ import annotations
 import time
 
 from psycopg2 import sql
-from psycopg2.extras import execute_values
 
 from chalicelib import redis_keys
 from chalicelib.feed.timelines import MAX_ID, timelines_of
-from chalicelib.users.counters import Counters
 from tests.drills.conftest import CHUNK_SIZE
 from tests.drills.stackctl import DrillStack, wait_for
 from tests.drills.uploads import feed_ids, feed_page, uploaded
-from tests.feed.fanning import build_empty_feeds
+from tests.feed.fanning import add_followers, build_empty_feeds
 
 # Several chunk messages' worth, so that the kill lands between pushes.
 AUDIENCE = 5 * CHUNK_SIZE
@@ -78,18 +76,7 @@ def _followers(drills: DrillStack, author_id: int, count: int) -> list[int]:
     for shard in FOLLOWER_SHARDS:
         made += drills.clients.router.run(shard, _following(author_id, per_shard))
 
-    def index(conn, schema: sql.Identifier) -> None:
-        with conn.cursor() as cursor:
-            execute_values(
-                cursor,
-                sql.SQL("INSERT INTO {s}.followers (target_id, source_id) VALUES %s")
-                .format(s=schema)
-                .as_string(conn),
-                [(author_id, follower) for follower in made],
-            )
-
-    drills.clients.router.run_for_id(author_id, index)
-    Counters(drills.clients.redis, drills.clients.router).forget([author_id])
+    add_followers(drills.clients, author_id, made)
     return sorted(made)
 
 

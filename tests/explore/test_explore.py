@@ -261,7 +261,7 @@ def test_likes_during_a_rebuild_are_kept(sign_up, clients, fans):
 
 def test_past_the_last_item_the_page_is_empty(sign_up):
     bottom = "fff0000000000000_0"  # -inf
-    assert explore(sign_up(), cursor=bottom) == {"items": [], "next_cursor": None}
+    assert explore(sign_up(), cursor=bottom) == {"items": [], "next_cursor": None, "partial": False}
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def test_a_devanagari_tag_keeps_its_vowel_signs(owner, reader):
 def test_an_unknown_tag_is_an_empty_page_and_found_by_no_search(reader):
     tag = _tag()
 
-    assert _page(reader, tag) == {"tag": tag, "items": [], "next_max_id": None}
+    assert _page(reader, tag) == {"tag": tag, "items": [], "next_max_id": None, "partial": False}
     assert _search(reader, tag) == []
 
 
