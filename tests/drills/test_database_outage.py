@@ -69,7 +69,9 @@ def test_a_database_down_degrades_reads_refuses_its_writes_and_recovers(drills, 
         # ... while writes to db0's go on
         assert reader.post(f"/media/{media[near.id][0]}/like").status_code == 200
         # and no other reading surface fails with a 500
-        for path in READING_SURFACES:
+        far_media = media[far.id][0]
+        on_db1 = [f"/users/{far.id}/media", f"/media/{far_media}", f"/media/{far_media}/likes"]
+        for path in [*READING_SURFACES, *on_db1]:
             answer = reader.get(path)
             assert answer.status_code in (200, 503), (path, answer.text)
             if answer.status_code == 503:
