@@ -100,11 +100,16 @@ class DeadLetters:
         return [_letter(message) for message in held]
 
     def replay(self, queue: str, limit: int | None = None) -> Replayed:
-        """Move up to `limit` letters (all, when None) back to the queue."""
+        """Move up to `limit` letters back to the queue (when None: as many as the DLQ
+        held when the replay began, so that letters failing again and coming back are not
+        replayed in a loop)."""
         source, dlq = self._urls(queue)
+        if limit is None:
+            depth = self._depth(queue)
+            limit = depth.visible + depth.in_flight
         moved = failed = 0
-        while limit is None or moved + failed < limit:
-            wanted = BATCH if limit is None else min(BATCH, limit - moved - failed)
+        while moved + failed < limit:
+            wanted = min(BATCH, limit - moved - failed)
             batch = self._receive(dlq, wanted)
             if not batch:
                 break
