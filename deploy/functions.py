@@ -326,6 +326,8 @@ def ops_statements(plan: Plan) -> list[Template]:
             "secretsmanager:GetSecretValue",
             [ref(secret_id(name)) for name in plan.databases],
         ),
+        # `dlq replay` takes letters from the dead-letter queues back to their queues.
+        _allow([*_QUEUE_CONSUME, "sqs:SendMessage"], [get_att(q, "Arn") for q in _QUEUES]),
     ]
 
 

@@ -4,13 +4,19 @@ It long-polls each queue, hands the real handler an SQS event of the real shape 
 body of each record is the message: an S3 notification for the uploads queue), deletes
 what succeeded, makes failed records visible again after a short delay, and moves a
 record that failed its queue's `maxReceiveCount` receives to the dead-letter queue.
+
+With `--duplicate-seed N` it also delivers every message twice, in random order (the
+fault drills, tests/drills): each message received for the first time is sent back to its
+queue as a copy, after a random delay, and every batch is handed over shuffled.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
+import random
 import signal
 import sys
 import threading
@@ -31,6 +37,8 @@ log = logging.getLogger("devstack.pump")
 
 # Lambda reads up to 10 messages a batch from a standard queue by default.
 BATCH_SIZE = 10
+# A duplicate comes back after up to this many seconds (SQS redelivers within seconds).
+DUPLICATE_DELAY_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,19 @@ class Delivery:
 class Pump:
     """Carries messages from SQS queues to Lambda handlers, as Lambda would."""
 
-    def __init__(self, sqs: Any, *, wait_seconds: int = 1, retry_delay_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        *,
+        wait_seconds: int = 1,
+        retry_delay_seconds: int = 1,
+        duplicate: random.Random | None = None,
+    ) -> None:
         self._sqs = sqs
+        # When set: every message is delivered twice, batches shuffled (see the module).
+        self._duplicate = duplicate
+        self._copies: set[str] = set()
+        self._copies_lock = threading.Lock()
         self._wait_seconds = wait_seconds
         self._retry_delay_seconds = retry_delay_seconds
         self._redrive: dict[str, tuple[str | None, int, str]] = {}
@@ -91,6 +110,8 @@ class Pump:
         if not messages:
             return Delivery(0, [], [])
         dlq_url, max_receives, queue_arn = self._redrive_of(subscription.queue_url)
+        if self._duplicate is not None:
+            self._send_copies(subscription.queue_url, messages)
         event = {"Records": [_sqs_record(m, queue_arn) for m in messages]}
         failed = self._invoke(subscription, event)
         dead: list[str] = []
@@ -119,6 +140,23 @@ class Pump:
             )
         )
         return Delivery(len(messages), sorted(failed), dead)
+
+    def _send_copies(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        """Send each message not seen before back to its queue, once, after a random
+        delay; shuffle the batch in place."""
+        assert self._duplicate is not None
+        with self._copies_lock:
+            for message in messages:
+                if message["MessageId"] in self._copies or _receive_count(message) > 1:
+                    continue
+                copy = self._sqs.send_message(
+                    QueueUrl=queue_url,
+                    MessageBody=message["Body"],
+                    MessageAttributes=message.get("MessageAttributes", {}),
+                    DelaySeconds=self._duplicate.randint(0, DUPLICATE_DELAY_SECONDS),
+                )
+                self._copies.add(copy["MessageId"])
+            self._duplicate.shuffle(messages)
 
     def _invoke(self, subscription: Subscription, event: dict[str, Any]) -> set[str]:
         """Call the handler; the IDs it reports failed (all of them if it raised)."""
@@ -230,6 +268,14 @@ def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
 
 def main() -> int:
     """Pump the stack's queues into the real thumbnail, fan-out and notify handlers."""
+    parser = argparse.ArgumentParser(prog="python -m devstack.pump")
+    parser.add_argument(
+        "--duplicate-seed",
+        type=int,
+        help="deliver every message twice, in an order this seed shuffles (fault drills)",
+    )
+    args = parser.parse_args()
+    duplicate = None if args.duplicate_seed is None else random.Random(args.duplicate_seed)  # noqa: S311 (a drill's shuffle)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     settings = Settings.from_env()
     sqs = boto3.client("sqs", endpoint_url=settings.endpoint_url, region_name=settings.region)
@@ -242,7 +288,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("pumping %s", ", ".join(s.function_name for s in subscriptions))
-    Pump(sqs).run(subscriptions, stop)
+    Pump(sqs, duplicate=duplicate).run(subscriptions, stop)
     return 0
 
 

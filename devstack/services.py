@@ -176,6 +176,9 @@ def start_pgbouncer(
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {home / 'pgbouncer-users.txt'}\n"
         "pool_mode = transaction\nmax_client_conn = 1000\ndefault_pool_size = 20\n"
+        # Its admin console (database `pgbouncer`): the fault drills take a database
+        # down and up there (tests/drills).
+        f"admin_users = {PG_SUPERUSER}\n"
         "server_reset_query =\nignore_startup_parameters = extra_float_digits\n"
     )
     if user is not None:

@@ -66,12 +66,12 @@ def api_url() -> str:
 @pytest.fixture(scope="session")
 def http(api_url: str) -> Iterator[requests.Session]:
     """An HTTP session against the running API; pass paths, not URLs."""
-    session = _BaseUrlSession(api_url)
+    session = BaseUrlSession(api_url)
     yield session
     session.close()
 
 
-class _BaseUrlSession(requests.Session):
+class BaseUrlSession(requests.Session):
     def __init__(self, base_url: str) -> None:
         super().__init__()
         self.base_url = base_url
@@ -109,22 +109,27 @@ class Member:
         return self.http.delete(path, headers=self.headers, **kwargs)
 
 
+def new_member(http: requests.Session, private: bool = False, prefix: str = "u") -> Member:
+    """Sign up a new user through the API at `http` (201 or the test fails)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    response = http.post(
+        "/accounts",
+        json={"username": name, "email": f"{name}@example.com", "password": password},
+    )
+    assert response.status_code == 201, response.text
+    member = Member(http, response.json(), password)
+    if private:
+        changed = member.patch("/users/me", json={"is_private": True})
+        assert changed.status_code == 200, changed.text
+    return member
+
+
 @pytest.fixture(scope="session")
 def sign_up(http):
     """Sign up a new user through the API: `sign_up(private=False, prefix="u")` -> Member."""
 
     def make(private: bool = False, prefix: str = "u") -> Member:
-        name = f"{prefix}_{uuid.uuid4().hex[:16]}"
-        password = f"pw-{uuid.uuid4().hex}"
-        response = http.post(
-            "/accounts",
-            json={"username": name, "email": f"{name}@example.com", "password": password},
-        )
-        assert response.status_code == 201, response.text
-        member = Member(http, response.json(), password)
-        if private:
-            changed = member.patch("/users/me", json={"is_private": True})
-            assert changed.status_code == 200, changed.text
-        return member
+        return new_member(http, private, prefix)
 
     return make

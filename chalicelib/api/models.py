@@ -27,6 +27,18 @@ class ApiModel(BaseModel):
 # carry them as strings (as Twitter's id_str does); paths take the digits.
 Id = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 MAX_ID = 2**63 - 1
+
+
+class MediaPageOut(ApiModel):
+    """What every page of media (feed, tags, places, explore) carries besides its items."""
+
+    partial: bool = Field(
+        False,
+        description="true when a database was down: the media it holds are left out of "
+        "this page (not lost: they are back once it is)",
+    )
+
+
 # Letters, digits, '.' and '_', not only dots ('.' and '..' cannot travel in a URL).
 USERNAME_PATTERN = r"^[A-Za-z0-9._]*[A-Za-z0-9_][A-Za-z0-9._]*$"
 MAX_USERNAME_CHARS = 30

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pydantic import ConfigDict, Field
 
 from chalicelib.api.deps import get_explore
-from chalicelib.api.models import ApiModel
+from chalicelib.api.models import ApiModel, MediaPageOut
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MediaOut, media_out
@@ -54,7 +54,7 @@ class ExploreQuery(ApiModel):
     )
 
 
-class ExplorePageOut(ApiModel):
+class ExplorePageOut(MediaPageOut):
     """Recent media of public accounts (posted within seven days), ranked by recent likes
     (each like's weight halves every six hours), best first; never my own, nor across a
     block. Pass next_cursor as `cursor` for the next page (null: no more). The ranking
@@ -76,4 +76,5 @@ def explore(caller: Caller, query: ExploreQuery) -> ExplorePageOut:
     return ExplorePageOut(
         items=[media_out(i.media, i.owner, i.liked, caller.user_id) for i in page.items],
         next_cursor=encode_cursor(page.next),
+        partial=page.partial,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.explore.index import ExploreIndex, Ranked, oldest_id
 from chalicelib.media.cache import MediaCache
-from chalicelib.media.visible import Audience, FeedItem, filtered_page, visible_items
+from chalicelib.media.visible import Audience, FeedItem, Visible, filtered_page, visible_items
 from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.routing import Router
 
@@ -26,6 +26,7 @@ class ExplorePage:
     items: list[FeedItem]
     next: Ranked | None
     rebuilt: bool = False
+    partial: bool = False
 
 
 class Explore:
@@ -60,9 +61,9 @@ class Explore:
             count,
             media_id=lambda position: int(position[1]),
         )
-        return ExplorePage(page.items, page.next, page.rebuilt)
+        return ExplorePage(page.items, page.next, page.rebuilt, page.partial)
 
-    def _visible(self, viewer: int, ids: list[int]) -> dict[int, FeedItem]:
+    def _visible(self, viewer: int, ids: list[int]) -> Visible:
         oldest = oldest_id(self._clock())
         self._index.forget([i for i in ids if i < oldest])
         return visible_items(

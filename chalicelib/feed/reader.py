@@ -20,7 +20,7 @@ from chalicelib import redis_keys
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.feed.timelines import MAX_ID, Timelines
 from chalicelib.media.cache import MediaCache
-from chalicelib.media.visible import Audience, FeedItem, filtered_page, visible_items
+from chalicelib.media.visible import Audience, FeedItem, Visible, filtered_page, visible_items
 from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.routing import Router
 
@@ -38,6 +38,7 @@ class FeedPage:
     next_max_id: int | None
     shed: bool = False
     rebuilt: bool = False
+    partial: bool = False
 
 
 class FeedReader:
@@ -79,7 +80,7 @@ class FeedReader:
             return ids, rebuilt
 
         page = filtered_page(read, lambda ids: self._visible(viewer, ids), max_id or MAX_ID, count)
-        return FeedPage(page.items, page.next, shed, page.rebuilt)
+        return FeedPage(page.items, page.next, shed, page.rebuilt, page.partial)
 
     def _with_pulled(self, viewer: int, ids: list[int], cursor: int, wanted: int) -> list[int]:
         """The feed's IDs merged with the recent media of followed celebrities."""
@@ -93,7 +94,7 @@ class FeedReader:
         merged = set(ids).union(*pulled.values())
         return sorted(merged, reverse=True)[:wanted]
 
-    def _visible(self, viewer: int, ids: list[int]) -> dict[int, FeedItem]:
+    def _visible(self, viewer: int, ids: list[int]) -> Visible:
         return visible_items(self._media_cache, self._router, viewer, ids, Audience.FOLLOWED)
 
     def _celebrity_ids(self) -> set[int]:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ConfigDict, Field
 
 from chalicelib.api.deps import get_feed
-from chalicelib.api.models import MAX_ID, ApiModel, Id
+from chalicelib.api.models import MAX_ID, ApiModel, Id, MediaPageOut
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MediaOut, media_out
@@ -31,7 +31,7 @@ class FeedQuery(ApiModel):
     count: int = Field(_limits.default_page_size, ge=1, le=_limits.max_page_size)
 
 
-class FeedOut(ApiModel):
+class FeedOut(MediaPageOut):
     """A page of the feed, newest first. Pass next_max_id as max_id for the next page
     (null: no more). Under load, pages are shorter."""
 
@@ -54,4 +54,5 @@ def feed(caller: Caller, query: FeedQuery) -> FeedOut:
     return FeedOut(
         items=[media_out(i.media, i.owner, i.liked, caller.user_id) for i in page.items],
         next_max_id=page.next_max_id,
+        partial=page.partial,
     )

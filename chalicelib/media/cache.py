@@ -75,19 +75,23 @@ class MediaCache:
             _log.warning("media cache unavailable; entry expires on its own", exc_info=True)
 
 
-def hydrated(media_cache: MediaCache, router: Router, ids: list[int]) -> dict[int, Media]:
+def hydrated(
+    media_cache: MediaCache, router: Router, ids: list[int]
+) -> tuple[dict[int, Media], bool]:
     """Media records: from the cache, misses from PostgreSQL (one statement per physical
-    database, then cached). IDs the deployment does not hold are left out."""
+    database, then cached). IDs the deployment does not hold are left out, and so are
+    misses on a database that is down: then the second value, partial, is true."""
     found = media_cache.get_many(ids)
     misses = [i for i in ids if i not in found and router.holds(i)]
-    if misses:
-        by_shard: dict[int, list[int]] = {}
-        for media_id in misses:
-            by_shard.setdefault(shard_of(media_id), []).append(media_id)
-        rows = router.query_shards(
-            by_shard, lambda shard, s: records.many_query(s, by_shard[shard])
-        )
-        loaded = [records.media_from_row(row) for row in rows]
-        media_cache.put_many(loaded)
-        found.update((m.id, m) for m in loaded)
-    return found
+    if not misses:
+        return found, False
+    by_shard: dict[int, list[int]] = {}
+    for media_id in misses:
+        by_shard.setdefault(shard_of(media_id), []).append(media_id)
+    reached = router.query_reachable_shards(
+        by_shard, lambda shard, s: records.many_query(s, by_shard[shard])
+    )
+    loaded = [records.media_from_row(row) for row in reached.rows]
+    media_cache.put_many(loaded)
+    found.update((m.id, m) for m in loaded)
+    return found, bool(reached.unreached)

@@ -5,6 +5,10 @@ whose owner has no block either way with the caller; which owners count besides 
 by surface (an `Audience`). One pass hydrates the media (media/cache.py), reads the
 caller's follows and blocks on the caller's shard, then the owners and the caller's likes
 once per physical database.
+
+A physical database that is down does not fail a page: the media it holds are left out
+and the page is marked `partial` (the caller's own shard must answer, though: without
+its follows and blocks nothing can be shown, and that is a 503).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from chalicelib.media import records
 from chalicelib.media.cache import MediaCache, hydrated
 from chalicelib.media.records import Media
 from chalicelib.shards.ids import shard_of
-from chalicelib.shards.routing import Router
+from chalicelib.shards.routing import Reached, Router
 from chalicelib.users.store import Summary
 
 # IDs read beyond a page, so that a few filtered items need no second round.
@@ -65,6 +69,15 @@ class Audience(enum.Enum):
         return not own and not private and not blocked
 
 
+@dataclass(frozen=True)
+class Visible:
+    """The items a caller may see, by media ID; partial when a database holding some of
+    the media or their owners did not answer (those are left out)."""
+
+    items: dict[int, FeedItem]
+    partial: bool = False
+
+
 def visible_items(
     media_cache: MediaCache,
     router: Router,
@@ -75,11 +88,11 @@ def visible_items(
     keep: Callable[[Media], bool] = lambda _: True,
     query: OwnersQuery = queries.owners_and_likes,
     require: str | None = None,
-) -> dict[int, FeedItem]:
+) -> Visible:
     """Of `ids`, the ready media that `keep` accepts and the audience lets the viewer
     see, as items by ID. `query` may add rows of kind `require`: then only media named by
     such a row are shown (a tag page's "still carries the tag")."""
-    media = hydrated(media_cache, router, ids)
+    media, partial = hydrated(media_cache, router, ids)
     ready = {i: m for i, m in media.items() if m.status == records.READY and keep(m)}
     following, blocking = _relations(router, viewer, {m.owner_id for m in ready.values()})
 
@@ -94,32 +107,36 @@ def visible_items(
     # Drop first what no owner's row could let through (a public owner, not blocking).
     candidates = {i: m for i, m in ready.items() if shows(m)}
     if not candidates:
-        return {}
-    rows = _owner_rows(router, viewer, candidates, query)
+        return Visible({}, partial)
+    reached = _owner_rows(router, viewer, candidates, query)
+    rows = reached.rows
     owners = {row[1]: Summary(*row[1:]) for row in rows if row[0] == queries.OWNER}
     liked = {row[1] for row in rows if row[0] == queries.LIKE}
     required = {row[1] for row in rows if row[0] == require}
-    return {
+    items = {
         i: FeedItem(m, owner, i in liked)
         for i, m in candidates.items()
         if (owner := owners.get(m.owner_id)) is not None
         and (require is None or i in required)
         and shows(m, owner.is_private, owner.blocks_viewer)
     }
+    return Visible(items, partial or bool(reached.unreached))
 
 
 @dataclass(frozen=True)
 class Page(Generic[Position]):
-    """Items of a page, and the position to read the next one from (None: the end)."""
+    """Items of a page, and the position to read the next one from (None: the end);
+    partial when a database that is down left some out."""
 
     items: list[FeedItem]
     next: Position | None
     rebuilt: bool
+    partial: bool = False
 
 
 def filtered_page(
     read: Callable[[Position, int], tuple[list[Position], bool]],
-    visible: Callable[[list[int]], dict[int, FeedItem]],
+    visible: Callable[[list[int]], Visible],
     cursor: Position,
     count: int,
     media_id: Callable[[Position], int] = int,
@@ -127,22 +144,23 @@ def filtered_page(
     """Up to `count` items: windows of positions after `cursor` from `read` (positions,
     rebuilt), each filtered by `visible`, for at most MAX_ROUNDS rounds."""
     items: list[FeedItem] = []
-    rebuilt = False
+    rebuilt = partial = False
     for _ in range(MAX_ROUNDS):
         wanted = count - len(items) + SLACK
         positions, was_rebuilt = read(cursor, wanted)
         rebuilt |= was_rebuilt
-        shown = visible([media_id(p) for p in positions]) if positions else {}
+        shown = visible([media_id(p) for p in positions]) if positions else Visible({})
+        partial |= shown.partial
         for position in positions:
-            item = shown.get(media_id(position))
+            item = shown.items.get(media_id(position))
             if item is not None:
                 items.append(item)
                 if len(items) == count:
-                    return Page(items, position, rebuilt)
+                    return Page(items, position, rebuilt, partial)
         if len(positions) < wanted:
-            return Page(items, None, rebuilt)
+            return Page(items, None, rebuilt, partial)
         cursor = positions[-1]
-    return Page(items, cursor, rebuilt)
+    return Page(items, cursor, rebuilt, partial)
 
 
 def _relations(router: Router, viewer: int, owners: set[int]) -> tuple[set[int], set[int]]:
@@ -155,12 +173,13 @@ def _relations(router: Router, viewer: int, owners: set[int]) -> tuple[set[int],
 
 def _owner_rows(
     router: Router, viewer: int, media: dict[int, Media], query: OwnersQuery
-) -> list[tuple]:
-    """The owners-and-likes rows of the media, one query per physical database."""
+) -> Reached:
+    """The owners-and-likes rows of the media, one query per physical database (those
+    that answer)."""
     by_shard: dict[int, list[int]] = defaultdict(list)
     for media_id in media:
         by_shard[shard_of(media_id)].append(media_id)
-    return router.query_shards(
+    return router.query_reachable_shards(
         by_shard,
         lambda shard, s: query(
             s, sorted({media[i].owner_id for i in by_shard[shard]}), by_shard[shard], viewer

@@ -1,5 +1,5 @@
 """`photofeed`: the operators' command line (migrations, the shard map, shard moves,
-graph repairs).
+graph repairs, feeds, dead letters).
 
 Settings come from the environment, as everywhere; against the local stack, the CLI
 reads `.local/stack.env` when no PHOTOFEED_* variable is set (or `--stack-env FILE`).
@@ -22,6 +22,7 @@ from chalicelib.errors import PhotofeedError
 from chalicelib.feed.shedding import LoadShedding
 from chalicelib.feed.timelines import timelines_of
 from chalicelib.graph.repair import GRACE_SECONDS, repair_graph
+from chalicelib.ops.dead_letters import DeadLetters
 from chalicelib.shards.migrations import (
     MigrationError,
     applied_version,
@@ -43,7 +44,8 @@ from chalicelib.users.counters import Counters
 )
 @click.pass_context
 def cli(ctx: click.Context, stack_env: Path | None) -> None:
-    """Operate Photofeed: migrations, the shard map, shard moves, graph repairs, feeds."""
+    """Operate Photofeed: migrations, the shard map, shard moves, graph repairs, feeds,
+    dead letters."""
     use_stack_env(stack_env)
     ctx.obj = Clients(Settings.from_env())
 
@@ -223,6 +225,46 @@ def feed_rebuild(clients: Clients, user_ids: tuple[int, ...]) -> None:
             raise click.BadParameter(f"{user_id} names no shard of this deployment")
         clients.redis.delete(redis_keys.feed(user_id))
         click.echo(f"user {user_id}: {len(timelines.rebuild_feed(user_id))} items")
+
+
+@cli.group()
+def dlq() -> None:
+    """Dead-letter queues: count, read and replay their letters."""
+
+
+QUEUE = click.Choice(["uploads", "fanout"])
+
+
+@dlq.command("list")
+@click.pass_obj
+def dlq_list(clients: Clients) -> None:
+    """How many letters each queue's dead-letter queue holds."""
+    for depth in DeadLetters.of(clients.sqs, clients.settings).depths():
+        click.echo(f"{depth.queue}: {depth.visible} dead letters ({depth.in_flight} in flight)")
+
+
+@dlq.command("show")
+@click.argument("queue", type=QUEUE)
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.pass_obj
+def dlq_show(clients: Clients, queue: str, limit: int) -> None:
+    """Print a queue's dead letters, leaving them where they are."""
+    letters = DeadLetters.of(clients.sqs, clients.settings).show(queue, limit)
+    for letter in letters:
+        click.echo(f"{letter.message_id}  sent {letter.sent_at_ms}  {letter.body}")
+    click.echo(f"{len(letters)} dead letters shown")
+
+
+@dlq.command("replay")
+@click.argument("queue", type=QUEUE)
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (default: all).")
+@click.pass_obj
+def dlq_replay(clients: Clients, queue: str, limit: int | None) -> None:
+    """Move a queue's dead letters back to it, once their cause is fixed."""
+    replayed = DeadLetters.of(clients.sqs, clients.settings).replay(queue, limit)
+    click.echo(f"{replayed.moved} dead letters moved back to {queue}")
+    if replayed.failed:
+        raise click.ClickException(f"{replayed.failed} could not be sent: left in the DLQ")
 
 
 # What a command may fail with that is the operator's to read, not a bug's traceback.

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import ConfigDict, Field
 
 from chalicelib.api.deps import get_places
-from chalicelib.api.models import MAX_ID, ApiModel, Id
+from chalicelib.api.models import MAX_ID, ApiModel, Id, MediaPageOut
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.routes import MediaOut, media_out
@@ -40,7 +40,7 @@ class PlaceSearchQuery(ApiModel):
     count: int = Field(_limits.default_page_size, ge=1, le=_limits.max_page_size)
 
 
-class PlaceSearchOut(ApiModel):
+class PlaceSearchOut(MediaPageOut):
     """A page of recent public media taken within the distance, newest first. Pass
     next_max_id as max_id for the next page (null: no more)."""
 
@@ -62,4 +62,5 @@ def search_places(caller: Caller, query: PlaceSearchQuery) -> PlaceSearchOut:
     return PlaceSearchOut(
         items=[media_out(i.media, i.owner, i.liked, caller.user_id) for i in page.items],
         next_max_id=page.next_max_id,
+        partial=page.partial,
     )

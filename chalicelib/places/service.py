@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.records import Media
-from chalicelib.media.visible import Audience, FeedItem, filtered_page, visible_items
+from chalicelib.media.visible import Audience, FeedItem, Visible, filtered_page, visible_items
 from chalicelib.places.index import GeoIndex, distance_m, first_id_at
 from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.routing import Router
@@ -41,6 +41,7 @@ class PlacePage:
     items: list[FeedItem]
     next_max_id: int | None
     rebuilt: int = 0
+    partial: bool = False
 
 
 class Places:
@@ -77,9 +78,10 @@ class Places:
         )
         # The search found every candidate at once: a page ending on the last has no next.
         last = found.ids[-1] if found.ids else None
-        return PlacePage(page.items, None if page.next == last else page.next, found.rebuilt)
+        next_max_id = None if page.next == last else page.next
+        return PlacePage(page.items, next_max_id, found.rebuilt, page.partial)
 
-    def _visible(self, viewer: int, near: Near, ids: list[int]) -> dict[int, FeedItem]:
+    def _visible(self, viewer: int, near: Near, ids: list[int]) -> Visible:
         return visible_items(
             self._media_cache,
             self._router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,7 +48,7 @@ class Databases:
             raise RuntimeError(f"a unit of work on {name} is already open in this thread")
         with self._locks[name]:
             conn = self._connections.get(name)
-            if conn is None or conn.closed:
+            if conn is None or conn.closed or _dropped(conn):
                 conn = self._connections[name] = self._connect(name)
             self._holders[name] = threading.get_ident()
             try:
@@ -80,3 +81,14 @@ class Databases:
         for conn in self._connections.values():
             conn.close()
         self._connections.clear()
+
+
+def _dropped(conn: Connection) -> bool:
+    """Whether the server dropped an idle connection (a restart, a failover, the proxy
+    closing it): with no query sent, anything to read is its goodbye (a fatal error, or
+    the end of the stream). Checked without a round trip; a dropped one is closed, so the
+    work gets a fresh connection instead of failing on the dead one."""
+    readable, _, _ = select.select([conn], [], [], 0)
+    if readable:
+        conn.close()
+    return bool(readable)

@@ -3,6 +3,8 @@
 `Router.run` gives a unit of work one transaction on the right database. When the
 shard moved under it (its schema gone, or read-only while a move finishes), the map is
 read again and the work retried, for a few seconds at most; other shards never wait.
+A physical database that is down fails the work with DatabaseUnavailable (503), except
+for readers that can do with part of the answer (`query_reachable_shards`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psycopg2
 from psycopg2 import errors, sql
 from psycopg2.extensions import connection as Connection
 
@@ -47,6 +52,24 @@ _MAP_READS_EVERY_SECONDS = 0.25
 
 class ShardUnavailable(DependencyUnavailable):
     """Raised when a shard stayed unreachable (moving) for longer than RETRY_SECONDS."""
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """Raised when a physical database refuses a connection or drops one mid-work (down,
+    failing over, or its proxy cannot reach it): the work did not happen, or whether its
+    commit did is unknown; writes are idempotent, so the caller retries."""
+
+    def __init__(self, database: str) -> None:
+        super().__init__(f"database {database} is unavailable; retry", {"database": database})
+        self.database = database
+
+
+@dataclass(frozen=True)
+class Reached:
+    """Rows from the shards whose databases answered, and the shards left out."""
+
+    rows: list[tuple[Any, ...]]
+    unreached: frozenset[int] = frozenset()
 
 
 class Router:
@@ -96,25 +119,60 @@ class Router:
         wanted = sorted(set(shards))
         if not wanted:
             return []
-        return self._with_retries(wanted, lambda m: self._query_databases(m, wanted, query))
+        reached = self._with_retries(
+            wanted, lambda m: self._query_databases(m, wanted, query, partial=False)
+        )
+        return reached.rows
+
+    def query_reachable_shards(self, shards: Iterable[int], query: ShardQuery) -> Reached:
+        """query_shards, but a physical database that is down leaves its shards out (named
+        in `unreached`) instead of failing the whole query: for reads that can be partial."""
+        wanted = sorted(set(shards))
+        if not wanted:
+            return Reached([])
+        return self._with_retries(
+            wanted, lambda m: self._query_databases(m, wanted, query, partial=True)
+        )
 
     def _run_on(self, database: str, shard: int, work: Work[T]) -> T:
-        with self._databases.connection(database) as conn, conn:
+        with self._connection(database) as conn, conn:
             return work(conn, schema(shard))
 
+    @contextmanager
+    def _connection(self, database: str) -> Iterator[Connection]:
+        """The database's connection for one unit of work; DatabaseUnavailable when the
+        database refuses it or it breaks (a statement that merely fails raises as it is)."""
+        conn: Connection | None = None
+        try:
+            with self._databases.connection(database) as conn:
+                yield conn
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            if conn is None or conn.closed:
+                raise DatabaseUnavailable(database) from exc
+            raise
+
     def _query_databases(
-        self, shard_map: ShardMap, shards: list[int], query: ShardQuery
-    ) -> list[tuple[Any, ...]]:
+        self, shard_map: ShardMap, shards: list[int], query: ShardQuery, *, partial: bool
+    ) -> Reached:
         by_database: dict[str, list[int]] = defaultdict(list)
         for shard in shards:
             by_database[shard_map.database_of(shard)].append(shard)
+
+        def ask(database: str) -> Reached:
+            try:
+                return Reached(self._query_database(database, by_database[database], query))
+            except DatabaseUnavailable:
+                if not partial:
+                    raise
+                return Reached([], frozenset(by_database[database]))
+
         if len(by_database) == 1:
-            ((database, on_it),) = by_database.items()
-            return self._query_database(database, on_it, query)
-        batches = self._pool.map(
-            lambda item: self._query_database(item[0], item[1], query), by_database.items()
+            return ask(next(iter(by_database)))
+        answers = list(self._pool.map(ask, by_database))
+        return Reached(
+            [row for answer in answers for row in answer.rows],
+            frozenset().union(*(answer.unreached for answer in answers)),
         )
-        return [row for rows in batches for row in rows]
 
     def _query_database(
         self, database: str, shards: list[int], query: ShardQuery
@@ -122,7 +180,7 @@ class Router:
         parts = [query(shard, schema(shard)) for shard in shards]
         statement = sql.SQL(" UNION ALL ").join(sql.SQL("({})").format(p) for p, _ in parts)
         values = [value for _, part_values in parts for value in part_values]
-        with self._databases.connection(database) as conn, conn, conn.cursor() as cursor:
+        with self._connection(database) as conn, conn, conn.cursor() as cursor:
             cursor.execute(statement, values)
             return cursor.fetchall()
 

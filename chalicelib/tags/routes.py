@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from chalicelib.api.deps import get_tags
-from chalicelib.api.models import MAX_ID, ApiModel, Id
+from chalicelib.api.models import MAX_ID, ApiModel, Id, MediaPageOut
 from chalicelib.api.routing import Routes
 from chalicelib.config import get_settings
 from chalicelib.media.hashtags import MAX_TAG_CHARS, tag_name
@@ -56,7 +56,7 @@ class TagSearchQuery(ApiModel):
     count: int = Field(_limits.default_page_size, ge=1, le=_limits.max_page_size)
 
 
-class TagMediaOut(ApiModel):
+class TagMediaOut(MediaPageOut):
     """A page of a tag's media that I may see, newest first. Pass next_max_id as max_id
     for the next page (null: no more)."""
 
@@ -92,6 +92,7 @@ def tag_media(caller: Caller, path: TagPath, query: TagMediaQuery) -> TagMediaOu
         tag=path.name,
         items=[media_out(i.media, i.owner, i.liked, caller.user_id) for i in page.items],
         next_max_id=page.next_max_id,
+        partial=page.partial,
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from chalicelib.errors import DependencyUnavailable
 from chalicelib.media.cache import MediaCache
-from chalicelib.media.visible import Audience, FeedItem, filtered_page, visible_items
+from chalicelib.media.visible import Audience, FeedItem, Visible, filtered_page, visible_items
 from chalicelib.redis_client import REDIS_ERRORS
 from chalicelib.shards.routing import Router
 from chalicelib.tags import queries
@@ -29,6 +29,7 @@ class TagPage:
     items: list[FeedItem]
     next_max_id: int | None
     rebuilt: bool = False
+    partial: bool = False
 
 
 class Tags:
@@ -61,9 +62,9 @@ class Tags:
             cursor,
             count,
         )
-        return TagPage(page.items, page.next, page.rebuilt)
+        return TagPage(page.items, page.next, page.rebuilt, page.partial)
 
-    def _visible(self, viewer: int, tag: str, ids: list[int]) -> dict[int, FeedItem]:
+    def _visible(self, viewer: int, tag: str, ids: list[int]) -> Visible:
         return visible_items(
             self._media_cache,
             self._router,

@@ -179,7 +179,7 @@ def feeds_only_what_the_caller_may_see(world: World, role: str, response) -> Non
     """A feed holds the caller's own media and their followees': the owner's media reach
     only the owner and approved followers (never a secret of theirs to anyone else)."""
     body = response.json()
-    assert set(body) == {"items", "next_max_id"}
+    assert set(body) == {"items", "next_max_id", "partial"}
     owners = {item["owner"]["id"] for item in body["items"]}
     if role not in ("owner", "follower"):
         assert str(world.owner.id) not in owners
@@ -289,7 +289,7 @@ def _wait_until_placed(world: World) -> None:
 def places_only_public_media_without_a_block(world: World, role: str, response) -> None:
     body = response.json()
     shown = [world.media["read"]] if not world.private and _may_see_media(world, role) else []
-    assert body == {"items": body["items"], "next_max_id": None}
+    assert body == {"items": body["items"], "next_max_id": None, "partial": False}
     assert ids(body["items"]) == shown
 
 
@@ -299,7 +299,7 @@ def _tagged(world: World, name: str) -> str:
 
 def tags_only_what_the_caller_may_see(world: World, role: str, response) -> None:
     body = response.json()
-    assert set(body) == {"tag", "items", "next_max_id"}
+    assert set(body) == {"tag", "items", "next_max_id", "partial"}
     shown = [world.media["read"]] if _may_see_media(world, role) else []
     assert (body["tag"], ids(body["items"]), body["next_max_id"]) == (world.tag, shown, None)
 
@@ -309,7 +309,7 @@ def explores_only_what_the_caller_may_see(world: World, role: str, response) -> 
     nor is blocked by, never to the owner; a private owner's to nobody. The ranking is
     shared by every world: the caller pages on until the media turns up."""
     body = response.json()
-    assert set(body) == {"items", "next_cursor"}
+    assert set(body) == {"items", "next_cursor", "partial"}
     owner = str(world.owner.id)
     if world.private or role in ("blocked", "blocker", "owner"):
         assert owner not in {item["owner"]["id"] for item in body["items"]}

@@ -566,7 +566,7 @@ def test_a_made_up_but_well_formed_explore_cursor_gives_a_page(member, cursor):
     response = member.get("/explore", params={"cursor": cursor, "count": 50})
 
     assert response.status_code == 200, response.text
-    assert set(response.json()) == {"items", "next_cursor"}
+    assert set(response.json()) == {"items", "next_cursor", "partial"}
 
 
 @pytest.mark.parametrize("case", list(BAD_SEARCH_QUERIES))

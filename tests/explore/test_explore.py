@@ -22,7 +22,7 @@ def explore(member, **params) -> dict:
     response = member.get("/explore", params=params)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "next_cursor"}
+    assert set(body) == {"items", "next_cursor", "partial"}
     return body
 
 
@@ -261,7 +261,7 @@ def test_likes_during_a_rebuild_are_kept(sign_up, clients, fans):
 
 def test_past_the_last_item_the_page_is_empty(sign_up):
     bottom = "fff0000000000000_0"  # -inf
-    assert explore(sign_up(), cursor=bottom) == {"items": [], "next_cursor": None}
+    assert explore(sign_up(), cursor=bottom) == {"items": [], "next_cursor": None, "partial": False}
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,10 @@ COMMANDS = {
     ("feed",): "Home feeds and their load shedding",
     ("feed", "shedding"): "Turn feed load shedding on or off",
     ("feed", "rebuild"): "Rebuild users' feeds from PostgreSQL now",
+    ("dlq",): "Dead-letter queues",
+    ("dlq", "list"): "How many letters each queue's dead-letter queue holds",
+    ("dlq", "show"): "Print a queue's dead letters",
+    ("dlq", "replay"): "Move a queue's dead letters back",
 }
 
 

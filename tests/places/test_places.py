@@ -22,7 +22,7 @@ def _page(member, lat: float, lng: float, **params) -> dict:
     response = member.get("/media/search", params={"lat": lat, "lng": lng, **params})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"items", "next_max_id"}
+    assert set(body) == {"items", "next_max_id", "partial"}
     return body
 
 
@@ -62,7 +62,7 @@ def test_media_within_the_distance_are_found_newest_first(owner, reader):
 def test_nothing_near_is_an_empty_page(reader):
     lat, lng = a_spot()
 
-    assert _page(reader, lat, lng) == {"items": [], "next_max_id": None}
+    assert _page(reader, lat, lng) == {"items": [], "next_max_id": None, "partial": False}
 
 
 def test_media_without_a_location_are_never_found(owner, reader):

@@ -116,27 +116,39 @@ def test_unknown_database_is_a_key_error():
     assert issubclass(UnknownDatabase, KeyError)
 
 
-def test_a_killed_backend_fails_the_next_use_and_the_use_after_reconnects(direct, direct_dsns):
+def test_a_connection_dropped_while_idle_is_replaced_before_its_next_use(direct, direct_dsns):
     databases, dsns = direct, direct_dsns
-    # GIVEN a connection whose server process is terminated from elsewhere
+    # GIVEN a connection whose server process is terminated while it is idle
     with databases.connection("db0") as before:
         pid = _scalar(before, "SELECT pg_backend_pid()")
     assert _admin(dsns["db0"], "SELECT pg_terminate_backend(%s, 5000)", pid) is True
 
-    # WHEN it is next used THEN that unit of work fails with a connection error
-    with (
-        pytest.raises((psycopg2.OperationalError, psycopg2.InterfaceError)),
-        databases.connection("db0") as broken,
-    ):
-        _scalar(broken, "SELECT 1")
-    assert broken is before
+    # WHEN it is next used THEN the work runs, on a new connection (the server's goodbye
+    # was waiting on the idle one: no round trip told it)
+    with databases.connection("db0") as after:
+        assert _scalar(after, "SELECT 1") == 1
+        new_pid = _scalar(after, "SELECT pg_backend_pid()")
+    assert after is not before
+    assert before.closed
+    assert new_pid != pid
+
+
+def test_a_backend_killed_mid_work_fails_that_work_and_the_next_reconnects(direct, direct_dsns):
+    databases, dsns = direct, direct_dsns
+    # GIVEN a unit of work whose server process is terminated half-way
+    with databases.connection("db0") as broken:
+        pid = _scalar(broken, "SELECT pg_backend_pid()")
+        assert _admin(dsns["db0"], "SELECT pg_terminate_backend(%s, 5000)", pid) is True
+        # THEN its next statement fails with a connection error
+        with pytest.raises((psycopg2.OperationalError, psycopg2.InterfaceError)):
+            _scalar(broken, "SELECT 1")
     assert broken.closed
 
     # AND the unit of work after it runs on a new connection
     with databases.connection("db0") as after:
         assert _scalar(after, "SELECT 1") == 1
         new_pid = _scalar(after, "SELECT pg_backend_pid()")
-    assert after is not before
+    assert after is not broken
     assert new_pid != pid
 
 

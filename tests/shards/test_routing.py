@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from psycopg2 import sql
 
-from chalicelib.shards.ids import decode
+from chalicelib.errors import DependencyUnavailable
+from chalicelib.shards.connections import Databases
+from chalicelib.shards.ids import MAX_SHARDS, decode
 from chalicelib.shards.migrations import load_migrations
 from chalicelib.shards.moves import MoveInterrupted, ShardMove
-from chalicelib.shards.routing import Router, ShardUnavailable
-from chalicelib.shards.shard_map import CachedShardMap
+from chalicelib.shards.routing import DatabaseUnavailable, Router, ShardUnavailable
+from chalicelib.shards.shard_map import CachedShardMap, ShardMap, ShardMapStore
+from devstack.processes import free_port
 from tests.shards.conftest import add_user
 
 
@@ -116,3 +119,32 @@ def test_work_on_a_shard_that_stays_read_only_gives_up_as_unavailable(private, c
 
 def test_query_shards_of_nothing_is_no_rows(private):
     assert private.router.query_shards([], lambda shard, schema: (sql.SQL("SELECT 1"), [])) == []
+
+
+def test_a_database_that_is_down_fails_its_work_and_leaves_its_shards_out_of_partial_reads(
+    settings, map_table_name
+):
+    # GIVEN shard 1 on a database that refuses connections, shards 0 and 2 on db0
+    homes = ["db0"] * MAX_SHARDS
+    homes[1] = "db1"
+    store = ShardMapStore(map_table_name, settings.region, settings.endpoint_url)
+    store.create(ShardMap(version=1, homes=tuple(homes)))
+    down = f"postgresql://photofeed@127.0.0.1:{free_port()}/none"
+    databases = Databases({"db0": str(settings.databases["db0"]), "db1": down})
+    router = Router(databases, CachedShardMap(store, ttl_seconds=60))
+
+    def query(shard, schema):
+        return sql.SQL("SELECT %s::int"), [shard]
+
+    # WHEN a read that may be partial asks all three THEN db0's shards answer
+    reached = router.query_reachable_shards([0, 1, 2], query)
+    assert sorted(reached.rows) == [(0,), (2,)]
+    assert reached.unreached == {1}
+    # AND work or a whole query touching shard 1 fails as a dependency down (a 503)
+    with pytest.raises(DatabaseUnavailable) as failed:
+        router.query_shards([0, 1, 2], query)
+    assert isinstance(failed.value, DependencyUnavailable)
+    assert failed.value.details == {"database": "db1"}
+    with pytest.raises(DatabaseUnavailable):
+        router.run(1, lambda conn, schema: None)
+    databases.close()

@@ -29,7 +29,7 @@ def _page(member, tag: str, **params) -> dict:
     response = member.get(f"/tags/{quote(tag)}/media", params=params)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"tag", "items", "next_max_id"}
+    assert set(body) == {"tag", "items", "next_max_id", "partial"}
     return body
 
 
@@ -84,7 +84,7 @@ def test_a_devanagari_tag_keeps_its_vowel_signs(owner, reader):
 def test_an_unknown_tag_is_an_empty_page_and_found_by_no_search(reader):
     tag = _tag()
 
-    assert _page(reader, tag) == {"tag": tag, "items": [], "next_max_id": None}
+    assert _page(reader, tag) == {"tag": tag, "items": [], "next_max_id": None, "partial": False}
     assert _search(reader, tag) == []
 
 
