@@ -67,12 +67,14 @@ class DeadLetters:
 
     @classmethod
     def of(cls, sqs: Any, settings: Settings) -> DeadLetters:
-        """The deployment's queues that have a dead-letter queue: uploads and fanout."""
+        """The deployment's queues that have a dead-letter queue."""
+        urls = settings.queue_urls
         return cls(
             sqs,
             {
-                "uploads": (settings.uploads_queue_url, settings.uploads_dlq_url),
-                "fanout": (settings.fanout_queue_url, settings.fanout_dlq_url),
+                name: (url, urls[f"{name}-dlq"])
+                for name, url in urls.items()
+                if f"{name}-dlq" in urls
             },
         )
 
