@@ -70,6 +70,7 @@ from chalicelib.feed.events import FanoutChunk
 from chalicelib.feed.fanout import PAGE, FanOut
 from chalicelib.feed.lists import IdLists
 from chalicelib.feed.timelines import MAX_ID, Timelines, timelines_of
+from chalicelib.places.index import geo_index_of
 from chalicelib.shards.ids import EPOCH_MS, encode
 from chalicelib.shards.routing import Router
 from chalicelib.tags.index import tag_index_of
@@ -275,6 +276,7 @@ class Bench:
             send=_no_chunks,
             settings=settings.feed,
             tags=tag_index_of(clients),
+            places=geo_index_of(clients),
         )
 
     def ours_redis(self, media_id: int) -> int:

@@ -67,6 +67,7 @@ from chalicelib import redis_keys
 from chalicelib.accounts.sessions import Sessions, token_digest
 from chalicelib.api.deps import get_clients, get_feed, get_timelines
 from chalicelib.config import Settings, use_stack_env
+from chalicelib.media.keys import new_rendition_token
 from chalicelib.shards.connections import Databases
 from chalicelib.shards.ids import decode, encode
 from chalicelib.shards.routing import Router
@@ -219,6 +220,7 @@ def _media_rows(rng: random.Random, owner: int, shard: int, now_ms: int) -> list
             for name, w in (("large", 1080), ("medium", 640), ("small", 320))
         }
         renditions["square"] = {"width": 150, "height": 150, "formats": ["jpeg", "webp"]}
+        record = {"token": new_rendition_token(), "sizes": renditions}  # as processing keeps it
         placed = rng.randrange(4) == 0
         rows.append(
             (
@@ -231,7 +233,7 @@ def _media_rows(rng: random.Random, owner: int, shard: int, now_ms: int) -> list
                 width,
                 height,
                 "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
-                json.dumps(renditions),
+                json.dumps(record),
                 48.8566 if placed else None,
                 2.3522 if placed else None,
                 "Paris" if placed else None,
