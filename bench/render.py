@@ -238,15 +238,21 @@ def _printed(output: str) -> list[str]:
 
 
 def render(
-    results: Sequence[Result], run: Run, report: Path, charts_dir: Path, others_hint: str
+    results: Sequence[Result],
+    run: Run,
+    report: Path,
+    charts_dir: Path,
+    *,
+    others_hint: str,
+    order: Sequence[str] = (),
 ) -> Path:
-    """Write the report (and its charts) for the results: the run's benches first, in
-    the order it ran them, then any other result files."""
+    """Write the report (and its charts) for the results: the report's own benches first,
+    in `order` (by default the order the run ran them), then any other result files."""
     charts_dir.mkdir(parents=True, exist_ok=True)
     for old in charts_dir.glob("*.png"):
         old.unlink()
     report_dir = report.parent
-    order = {name: n for n, name in enumerate(run.ran)}
+    order = {name: n for n, name in enumerate(order or run.ran)}
     ours = sorted((r for r in results if r.bench in order), key=lambda r: order[r.bench])
     others = sorted((r for r in results if r.bench not in order), key=lambda r: r.bench)
     lines = [

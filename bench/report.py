@@ -251,6 +251,9 @@ def main() -> None:
         if args.quick:
             run.notes.append("**--quick**: token sizes, to try the report; not figures to quote.")
         run_all([b for b in BENCHES if b.name in names], args.quick, run)
+        if args.only and RUN_FILE.exists():  # the others' printouts, from the run before
+            earlier = json.loads(RUN_FILE.read_text()).get("outputs", {})
+            run.outputs = {**earlier, **run.outputs}
         benches = time.time() - began
         run.machine["benchmarks' time"] = f"{benches / 60:.1f} min"
         if args.started_at:
@@ -260,7 +263,8 @@ def main() -> None:
                 f"{total / 60:.1f} min ({within} the {BUDGET_SECONDS // 60} min budget)"
             )
         RUN_FILE.write_text(json.dumps(asdict(run), indent=1) + "\n")
-    render(load_results(), run, REPORT, CHARTS, LOAD_HINT)
+    order = [b.name for b in BENCHES]
+    render(load_results(), run, REPORT, CHARTS, others_hint=LOAD_HINT, order=order)
     print(f"wrote {REPORT.relative_to(ROOT)} and {CHARTS.relative_to(ROOT)}/")
     for label, value in run.machine.items():
         if "time" in label or "make bench" in label:

@@ -72,7 +72,9 @@ def test_the_report_shows_each_figure_its_baseline_and_ratio_with_charts(tmp_pat
     run = Run(machine={"cores": "2"}, ran=["feed", "fanout"], outputs={"feed": "a table"})
 
     # WHEN the report is rendered
-    report = render(results, run, tmp_path / "REPORT.md", tmp_path / "charts", LOAD_HINT)
+    report = render(
+        results, run, tmp_path / "REPORT.md", tmp_path / "charts", others_hint=LOAD_HINT
+    )
 
     # THEN it lists every figure with its baseline and ratio, the machine, how to run
     # each bench alone, the load test in its own section, and links its charts
@@ -101,7 +103,9 @@ def test_the_report_shows_each_figure_its_baseline_and_ratio_with_charts(tmp_pat
 def test_without_other_result_files_the_report_keeps_room_for_a_load_test(tmp_path):
     results = [written(fanout_like(), tmp_path)]
 
-    report = render(results, Run(ran=["fanout"]), tmp_path / "R.md", tmp_path / "c", LOAD_HINT)
+    report = render(
+        results, Run(ran=["fanout"]), tmp_path / "R.md", tmp_path / "c", others_hint=LOAD_HINT
+    )
 
     assert report.read_text().split("## Load tests and other results")[1].strip() == LOAD_HINT
 
