@@ -26,9 +26,10 @@ that limits a deployment. The same is measured on 10,000 of the feeds filled
 to the cap (800 entries), the steady state of an active reader's feed.
 
 Throughput against audience size: ours (Redis part, and FanOut.chunk over exactly that
-many of the owner's followers) and naive again on the first N followers for each N of
---audiences below the whole audience (whose figures are the ones above); a small audience
-runs more rounds (up to 10x), so that each size pushes about as many feeds in all.
+many of the owner's followers) and naive again, on the first N followers for each N of
+--audiences and on the whole audience, measured anew in one loop: each round runs every
+size in turn, a small audience several times (up to 10), so that each size pushes about
+as many feeds in all and the machine's load weighs on every size alike.
 
 Bytes per entry: 200 feeds made by a rebuild (empty), then 800 IDs pushed through
 IdLists in time order (one in twenty a few places late), MEMORY USAGE (all samples)
@@ -356,17 +357,20 @@ def by_audience(
     rounds: int,
     media: Callable[[str], int],
 ) -> dict[int, dict[str, tuple[float, float]]]:
-    """Medians of AUDIENCE_VARIANTS over the first `size` followers, for each size; a
-    small audience runs more rounds, each size pushing about as many feeds in all."""
-    found = {}
+    """Medians of AUDIENCE_VARIANTS over the first `size` followers, for each size. Each
+    round runs every size in turn (so that the machine's load weighs on all alike); a
+    small audience runs more times a round, each size pushing about as many feeds."""
+    found: dict[int, dict[str, list[tuple[float, float]]]] = {size: {} for size in sizes}
     try:
-        for size in sizes:
-            bench.followers, bench.through = followers[:size], followers[size - 1]
-            extra = min(MAX_EXTRA_ROUNDS, max(1, len(followers) // (size * 10)))
-            found[size] = medians(measure(bench, AUDIENCE_VARIANTS, rounds * extra, media))
+        for _ in range(rounds):
+            for size in sizes:
+                bench.followers, bench.through = followers[:size], followers[size - 1]
+                repeats = min(MAX_EXTRA_ROUNDS, max(1, len(followers) // (size * 10)))
+                for name, runs in measure(bench, AUDIENCE_VARIANTS, repeats, media).items():
+                    found[size].setdefault(name, []).extend(runs)
     finally:
         bench.followers, bench.through = followers, MAX_ID
-    return found
+    return {size: medians(runs) for size, runs in found.items()}
 
 
 def redis_benchmark(url: str, connections: int) -> float:
@@ -599,8 +603,8 @@ def main() -> None:
         bench = Bench(clients, owner, followers)
         media = media_for(owner, media_ids)
         main_figures = measure(bench, VARIANTS, args.rounds, media)
-        audiences = by_audience(bench, followers, sizes_below, args.rounds, media)
-        audiences[len(followers)] = {n: medians(main_figures)[n] for n in AUDIENCE_VARIANTS}
+        sizes = [*sizes_below, len(followers)]
+        audiences = by_audience(bench, followers, sizes, args.rounds, media)
         at_cap = bench.followers = followers[:AT_CAP_FEEDS]
         fill_feeds(cache, at_cap, settings.feed.cap, shards)
         cap_figures = measure(bench, AT_CAP_VARIANTS, args.rounds, lambda _: media_ids.next())

@@ -17,7 +17,8 @@ from typing import Any
 from bench.results import Figure, Result
 
 LOG_SCALE_SPAN = 20  # values spanning more than this factor get a log axis
-HISTOGRAM_BINS = 40
+HISTOGRAM_BINS = 40  # at most; fewer for small samples (a quarter of their size)
+MIN_BINS = 6
 CHART_SIZE = (11, 4.2)  # inches, at CHART_DPI
 CHART_DPI = 100
 
@@ -125,10 +126,9 @@ def latency_chart(result: Result, directory: Path) -> Path | None:
     log = _spans_decades(everything) and min(everything) > 0
     figure, (hist, cdf) = plt.subplots(1, 2, figsize=CHART_SIZE, dpi=CHART_DPI)
     low, high = min(everything), max(everything)
-    if log:
-        edges = [low * (high / low) ** (n / HISTOGRAM_BINS) for n in range(HISTOGRAM_BINS + 1)]
-    else:
-        edges = HISTOGRAM_BINS
+    bins = max(MIN_BINS, min(HISTOGRAM_BINS, len(everything) // len(result.samples) // 4))
+    # Log-spaced bin edges on a log axis, so that every decade gets its share of bins.
+    edges = [low * (high / low) ** (n / bins) for n in range(bins + 1)] if log else bins
     for name, sample in result.samples.items():
         values = sorted(sample["values"])
         hist.hist(values, bins=edges, histtype="step", linewidth=1.4, label=name)
