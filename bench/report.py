@@ -162,6 +162,16 @@ def machine() -> dict[str, str]:
     }
 
 
+def busy_note(load: float, cores: int) -> str | None:
+    """A word in the report when others' work shared the machine as it started."""
+    if load <= cores:
+        return None
+    return (
+        f"The machine was busy at the start (load average {load:.2f} on {cores} cores): "
+        "other work shared it, so compare ratios, measured side by side, not milliseconds."
+    )
+
+
 def run_bench(bench: Bench, quick: bool, env: dict[str, str]) -> tuple[Result | None, str, int]:
     """Run one bench as its own process (settings in its environment, as bench/ids.py
     reads them): its result, what it printed, and its exit status."""
@@ -241,6 +251,9 @@ def main() -> None:
         if unknown:
             parser.error(f"--only: no bench {', '.join(sorted(unknown))}")
         run = Run(machine=machine())
+        busy = busy_note(os.getloadavg()[0], os.cpu_count() or 1)
+        if busy:
+            run.notes.append(busy)
         if DIST.is_dir() and any(DIST.glob("*.zip")):
             run.notes.append("coldstart measured the zips in dist/ (`make package`).")
         else:

@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ from typing import Any
 
 FORMAT = 1
 RUN_ALONE_PREFIX = ".venv/bin/python bench/"  # how each docstring shows its command
+_NUMBER = r"-?[\d.]+(?:[eE][-+]?\d+)?"
+NUMBER_LIST = re.compile(rf"\[\s*((?:{_NUMBER},\s*)*{_NUMBER})\s*\]")
 
 
 @dataclass
@@ -139,7 +142,7 @@ class Result:
         self.recorded_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.seconds = round(time.perf_counter() - self._started, 1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        path.write_text(dumps(self.to_dict()))
 
     @classmethod
     def load(cls, path: Path) -> Result:
@@ -151,6 +154,13 @@ class Result:
         kept = {key: value for key, value in found.items() if key in known}
         kept["figures"] = [_figure(raw) for raw in kept.get("figures", [])]
         return cls(**kept)
+
+
+def dumps(found: dict[str, Any]) -> str:
+    """A result as JSON, indented, with each list of numbers on one line (samples are
+    thousands of numbers: one a line would bury the rest)."""
+    text = json.dumps(found, indent=1, allow_nan=False)
+    return NUMBER_LIST.sub(lambda m: "[" + " ".join(m.group(1).split()) + "]", text) + "\n"
 
 
 def _command(doc: str) -> str:
