@@ -11,12 +11,13 @@ REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/t
 # pip's warnings about this machine's optional local package mirrors are noise.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup system-packages dev up down test lint format package clean
+.PHONY: help setup system-packages dev up down test bench lint format package clean
 
 help:
 	@echo "make dev    set up, then run the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up, then run every test against a private stack"
 	@echo "make up     the stack in the background (make down stops it)"
+	@echo "make bench  set up, then every benchmark: bench/REPORT.md and bench/charts/"
 	@echo "make lint   ruff lint + format check"
 	@echo "make package  the AWS template and zips in dist/ (STAGE=dev|prod DATABASES=db0,db1)"
 
@@ -43,7 +44,7 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	@echo "installing Python requirements into $(VENV)"
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | $(PIP_FILTER)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e . 2>&1 | $(PIP_FILTER)
-	@$(PY) -c "import chalice, moto, psycopg2, redis, PIL, schemathesis, hypothesis"
+	@$(PY) -c "import chalice, moto, psycopg2, redis, PIL, schemathesis, hypothesis, matplotlib"
 	@touch $@
 
 dev: setup
@@ -75,5 +76,12 @@ package: setup
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark in bench/, one after another against one private stack, then
+# bench/REPORT.md and its charts (bench/report.py). Its clock starts when make does, so the
+# total it prints includes the set-up. BENCH_ARGS="--only feed,geo" or "--quick".
+BENCH_STARTED := $(shell date +%s)
+bench: setup
+	@$(PY) -m bench.report --started-at $(BENCH_STARTED) $(BENCH_ARGS)
+
 clean: down
-	rm -rf .local .pytest_cache .ruff_cache .schemathesis /tmp/photofeed-pg-* /tmp/photofeed-test-*
+	rm -rf .local .pytest_cache .ruff_cache .schemathesis /tmp/photofeed-pg-* /tmp/photofeed-test-* /tmp/photofeed-bench-*

@@ -33,9 +33,10 @@ cold start.
 Each round runs every variant once, interleaved; after WARM_UPS discarded rounds (our
 modules' byte code compiled, as pip compiled the libraries', and the files in the page
 cache) the figures are the median and 90th percentile over --rounds rounds. The script
-exits 1 when api init is more than TARGET times boto3.
+exits 1 when api init is more than TARGET times boto3. --json PATH also writes the
+figures and every round's times (bench/results.py).
 
-    .venv/bin/python bench/coldstart.py [--rounds 15] [--zips dist]
+    .venv/bin/python bench/coldstart.py [--rounds 15] [--zips dist] [--json PATH]
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from bench.results import Result, add_json_option
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 1.3  # the issue's: the API's init at most 1.3 times a bare `import boto3`
@@ -213,6 +216,29 @@ def report(times: dict[str, list[float]], steps: list[list[float]]) -> tuple[str
     return "\n".join(lines), ratio
 
 
+def record(result: Result, times: dict[str, list[float]], steps: list[list[float]]) -> None:
+    """Each variant's median against boto3's, its every round, the first request's steps."""
+    base = statistics.median(times[BASELINE])
+    for name, values in times.items():
+        result.sample(name, values)
+        compared = {"baseline": BASELINE, "baseline_value": base} if name != BASELINE else {}
+        result.figure(
+            f"{name}, median", statistics.median(values), "ms", better="lower", **compared
+        )
+    for index, step in enumerate(FIRST_STEPS):
+        taken = statistics.median(values[index] for values in steps)
+        result.figure(f"first request: {step}, median", taken, "ms", better="lower")
+
+
+def record_zips(result: Result, directory: Path) -> None:
+    """Each deployment zip's size, packed and unpacked."""
+    for path in sorted(directory.glob("*.zip")):
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(entry.file_size for entry in archive.infolist())
+        result.figure(f"{path.name}", path.stat().st_size / MB, "MB", better="lower")
+        result.figure(f"{path.name}, unzipped", unzipped / MB, "MB", better="lower")
+
+
 def zip_sizes(directory: Path) -> str:
     """Each zip's size on disk and unpacked, or a note that there is nothing to list."""
     zips = sorted(directory.glob("*.zip")) if directory.is_dir() else []
@@ -232,7 +258,7 @@ def zip_sizes(directory: Path) -> str:
     return "\n".join(lines)
 
 
-def packaged_init(api_zip: Path, rounds: int) -> str:
+def packaged_init(api_zip: Path, rounds: int) -> tuple[str, float, float]:
     """`import app` from the API's zip as Lambda runs it (read-only: no byte code is
     written), with the zip's compiled byte code and with it stripped, interleaved."""
     with tempfile.TemporaryDirectory(prefix="photofeed-coldstart-") as scratch:
@@ -255,29 +281,47 @@ def packaged_init(api_zip: Path, rounds: int) -> str:
                     taken.append(float(result.stdout.split("RESULT ")[-1]))
     with_code = statistics.median(times[compiled])
     without = statistics.median(times[source_only])
-    return (
+    text = (
         f"import app from {api_zip.name}, read-only as in Lambda ({rounds} rounds): "
         f"with its byte code {with_code:.1f} ms, without {without:.1f} ms "
         f"({without / with_code:.2f}x)"
     )
+    return text, with_code, without
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds (15); 0: none")
     parser.add_argument("--zips", type=Path, metavar="DIR", help="list DIR's *.zip sizes")
+    add_json_option(parser)
     args = parser.parse_args()
+    result = Result.of(
+        __file__, __doc__, "API cold start", rounds=args.rounds, zips=str(args.zips or "")
+    )
 
     missed = False
     if args.rounds > 0:
-        text, ratio = report(*measure(args.rounds))
+        times, steps = measure(args.rounds)
+        text, ratio = report(times, steps)
         print(text)
+        record(result, times, steps)
         missed = ratio > TARGET
     if args.zips:
         print(zip_sizes(args.zips))
+        record_zips(result, args.zips)
         api_zip = args.zips / "deployment.zip"
         if args.rounds > 0 and api_zip.exists():
-            print(packaged_init(api_zip, args.rounds))
+            text, with_code, without = packaged_init(api_zip, args.rounds)
+            print(text)
+            result.figure(
+                f"import app from {api_zip.name}, with its byte code",
+                with_code,
+                "ms",
+                better="lower",
+                baseline="without",
+                baseline_value=without,
+            )
+    result.write(args.json)
     sys.exit(1 if missed else 0)
 
 

@@ -25,6 +25,12 @@ meanwhile): Redis is one thread shared by every reader and writer, so that is th
 that limits a deployment. The same is measured on 10,000 of the feeds filled
 to the cap (800 entries), the steady state of an active reader's feed.
 
+Throughput against audience size: ours (Redis part, and FanOut.chunk over exactly that
+many of the owner's followers) and naive again, on the first N followers for each N of
+--audiences and on the whole audience, measured anew in one loop: each round runs every
+size in turn, a small audience several times (up to 10), so that each size pushes about
+as many feeds in all and the machine's load weighs on every size alike.
+
 Bytes per entry: 200 feeds made by a rebuild (empty), then 800 IDs pushed through
 IdLists in time order (one in twenty a few places late), MEMORY USAGE (all samples)
 divided by entries; against the same IDs stored by a rebuild (one RPUSH) and as a ZSET
@@ -32,9 +38,11 @@ divided by entries; against the same IDs stored by a rebuild (one RPUSH) and as 
 
 Everything it makes (keys, a user, their media and followers) is deleted at the end;
 keys carry a TTL in case it is interrupted. Run it against a running stack (`make up`);
-settings come as for bench/ids.py:
+settings come as for bench/ids.py; --followers makes the whole audience smaller (a quick
+look), --json PATH also writes the figures and curves (bench/results.py):
 
     .venv/bin/python bench/fanout.py [--stack-env FILE] [--rounds 3] [--shard 7]
+        [--followers 100000] [--audiences 1000,10000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ import redis
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
+from bench.results import Result, add_json_option
 from chalicelib import redis_keys
 from chalicelib.clients import Clients
 from chalicelib.config import Settings, use_stack_env
@@ -62,13 +71,17 @@ from chalicelib.feed.events import FanoutChunk
 from chalicelib.feed.fanout import PAGE, FanOut
 from chalicelib.feed.lists import IdLists
 from chalicelib.feed.timelines import MAX_ID, Timelines, timelines_of
+from chalicelib.places.index import geo_index_of
 from chalicelib.shards.ids import EPOCH_MS, encode
 from chalicelib.shards.routing import Router
 from chalicelib.tags.index import tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 
-FOLLOWERS = 100_000
+FOLLOWERS = 100_000  # the default --followers, and its most
+AUDIENCES = (1_000, 10_000)  # the default --audiences, besides the whole audience
+AUDIENCE_VARIANTS = ("ours-redis", "ours-chunk", "naive")
+MAX_EXTRA_ROUNDS = 10  # a small audience's rounds: at most this many times --rounds
 FEED_ENTRIES = 100
 AT_CAP_FEEDS = 10_000
 MEMORY_FEEDS = 200
@@ -254,6 +267,7 @@ class Bench:
         self.timelines: Timelines = timelines_of(clients)
         self.activity = Activity(self.cache, settings.auth.active_window_days * 86400)
         self.owner = owner
+        self.through = MAX_ID  # ours_chunk's last follower: the whole audience
         self.fanout = FanOut(
             router=clients.router,
             timelines=self.timelines,
@@ -263,6 +277,7 @@ class Bench:
             send=_no_chunks,
             settings=settings.feed,
             tags=tag_index_of(clients),
+            places=geo_index_of(clients),
         )
 
     def ours_redis(self, media_id: int) -> int:
@@ -280,7 +295,7 @@ class Bench:
             owner_id=self.owner.id,
             uploaded_at=datetime.now(UTC),
             after=0,
-            through=MAX_ID,
+            through=self.through,
         )
         return self.fanout.chunk(chunk).pushed
 
@@ -328,6 +343,34 @@ def medians(figures: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[fl
         name: (statistics.median(r for r, _ in runs), statistics.median(u for _, u in runs))
         for name, runs in figures.items()
     }
+
+
+def media_for(owner: Owner, media_ids: MediaIds) -> Callable[[str], int]:
+    """A new media ID for each push: a ready media of the owner's for FanOut.chunk."""
+    return lambda name: owner.new_media() if name == "ours-chunk" else media_ids.next()
+
+
+def by_audience(
+    bench: Bench,
+    followers: Sequence[int],
+    sizes: Sequence[int],
+    rounds: int,
+    media: Callable[[str], int],
+) -> dict[int, dict[str, tuple[float, float]]]:
+    """Medians of AUDIENCE_VARIANTS over the first `size` followers, for each size. Each
+    round runs every size in turn (so that the machine's load weighs on all alike); a
+    small audience runs more times a round, each size pushing about as many feeds."""
+    found: dict[int, dict[str, list[tuple[float, float]]]] = {size: {} for size in sizes}
+    try:
+        for _ in range(rounds):
+            for size in sizes:
+                bench.followers, bench.through = followers[:size], followers[size - 1]
+                repeats = min(MAX_EXTRA_ROUNDS, max(1, len(followers) // (size * 10)))
+                for name, runs in measure(bench, AUDIENCE_VARIANTS, repeats, media).items():
+                    found[size].setdefault(name, []).extend(runs)
+    finally:
+        bench.followers, bench.through = followers, MAX_ID
+    return {size: medians(runs) for size, runs in found.items()}
 
 
 def redis_benchmark(url: str, connections: int) -> float:
@@ -423,15 +466,18 @@ def report(
     at_cap: dict[str, tuple[float, float]],
     ceiling: dict[int, float],
     sizes: tuple[dict[str, float], dict[str, str]],
+    audiences: dict[int, dict[str, tuple[float, float]]],
     *,
     rounds: int,
     cap: int,
+    followers: int,
+    at_cap_feeds: int,
 ) -> str:
     """The rates side by side, with ratios against the naive pipeline and the ceiling."""
     naive, top = figures["naive"][0], ceiling[50]
     per_entry, encodings = sizes
     lines = [
-        f"One media to {FOLLOWERS:,} followers' feeds of {FEED_ENTRIES} entries (all active); "
+        f"One media to {followers:,} followers' feeds of {FEED_ENTRIES} entries (all active); "
         f"median of {rounds} rounds, one client process",
         f"{'variant':<36}{'followers/s':>13}{'Redis CPU us':>14}{'ours/naive':>12}"
         f"{'ours/ceiling':>14}",
@@ -447,12 +493,22 @@ def report(
         "  (redis-benchmark pushes 3-byte values onto one key: no feed lookup, no script,",
         "   no client work; its -c 50 uses 50 connections, every other line one)",
         "",
-        f"Feeds at the cap ({AT_CAP_FEEDS:,} feeds of {cap} entries), median of {rounds} rounds",
+        f"Feeds at the cap ({at_cap_feeds:,} feeds of {cap} entries), median of {rounds} rounds",
     ]
     for name in AT_CAP_VARIANTS:
         rate, usec = at_cap[name]
         ratio = f"{rate / at_cap['naive'][0]:>12.2f}" if name != "naive" else ""
         lines.append(f"{LABELS[name]:<36}{rate:>13,.0f}{usec:>14.1f}{ratio}")
+    lines += ["", "Followers/s against audience size (median; ours/naive)"]
+    lines.append(f"{'followers':>10}" + "".join(f"{LABELS[n]:>36}" for n in AUDIENCE_VARIANTS))
+    for size, found in sorted(audiences.items()):
+        cells = [
+            f"{found[n][0]:>25,.0f} ({found[n][0] / found['naive'][0]:>5.2f}x)"
+            if n != "naive"
+            else f"{found[n][0]:>36,.0f}"
+            for n in AUDIENCE_VARIANTS
+        ]
+        lines.append(f"{size:>10,}" + "".join(f"{cell:>36}" for cell in cells))
     lines += [
         "",
         f"Bytes per entry of {MEMORY_FEEDS} full feeds (MEMORY USAGE, all samples, / entries)",
@@ -465,18 +521,78 @@ def report(
     return "\n".join(lines)
 
 
+def record(
+    result: Result,
+    figures: dict[str, tuple[float, float]],
+    at_cap: dict[str, tuple[float, float]],
+    ceiling: dict[int, float],
+    sizes: tuple[dict[str, float], dict[str, str]],
+    *,
+    audiences: dict[int, dict[str, tuple[float, float]]],
+) -> None:
+    """Each variant's rate and Redis CPU against naive's, the ceilings, bytes per entry,
+    and the rate of each variant by audience size."""
+    for prefix, found in (("", figures), ("at the cap: ", at_cap)):
+        naive_rate, naive_usec = found["naive"]
+        for name, (rate, usec) in found.items():
+            label = f"{prefix}{LABELS[name]}"
+            compared = {} if name == "naive" else {"baseline": f"{prefix}{LABELS['naive']}"}
+            rate_base = {"baseline_value": naive_rate} if compared else {}
+            usec_base = {"baseline_value": naive_usec} if compared else {}
+            result.figure(label, rate, "followers/s", **compared, **rate_base)
+            result.figure(
+                f"{label}: Redis CPU", usec, "us/follower", better="lower", **compared, **usec_base
+            )
+    for connections, rate in ceiling.items():
+        result.figure(f"redis-benchmark LPUSH -P 100, -c {connections}", rate, "pushes/s")
+    per_entry, _ = sizes
+    for name, size in per_entry.items():
+        compared = (
+            {} if name == "ZSET" else {"baseline": "ZSET", "baseline_value": per_entry["ZSET"]}
+        )
+        result.figure(f"bytes per feed entry: {name}", size, "B", better="lower", **compared)
+    for audience, found in sorted(audiences.items()):
+        for name, (rate, _) in found.items():
+            result.point(LABELS[name], audience, rate, x_label="followers", y_label="followers/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack-env", type=Path, help="a stack's env file of settings")
     parser.add_argument("--shard", type=int, default=7, help="the owner's shard (default 7)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
+    parser.add_argument(
+        "--followers",
+        type=int,
+        default=FOLLOWERS,
+        help=f"the whole audience (at most {FOLLOWERS:,})",
+    )
+    parser.add_argument(
+        "--audiences",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=list(AUDIENCES),
+        help="smaller audiences to chart, comma-separated (default 1000,10000)",
+    )
+    add_json_option(parser)
     args = parser.parse_args()
+    if not 0 < args.followers <= FOLLOWERS:
+        parser.error(f"--followers: 1 to {FOLLOWERS:,}")
+    sizes_below = sorted({n for n in args.audiences if 0 < n < args.followers})
+    result = Result.of(
+        __file__,
+        __doc__,
+        "Fan-out throughput",
+        followers=args.followers,
+        audiences=[*sizes_below, args.followers],
+        rounds=args.rounds,
+        feed_entries=FEED_ENTRIES,
+    )
 
     settings: Settings = load_settings(args.stack_env)
     clients = Clients(settings)
     shards = clients.shard_map.get().logical_shards
     admin = Router(clients.admin_databases, clients.shard_map)
-    followers = user_ids(FOLLOWERS, EPOCH_MS + 1, shards)
+    followers = user_ids(args.followers, EPOCH_MS + 1, shards)
     media_ids = MediaIds(args.shard)
     owner = Owner(admin, args.shard)
     cache = clients.redis
@@ -485,12 +601,10 @@ def main() -> None:
         mark_active(cache, followers)
         owner.add_followers(followers)
         bench = Bench(clients, owner, followers)
-        main_figures = measure(
-            bench,
-            VARIANTS,
-            args.rounds,
-            lambda name: owner.new_media() if name == "ours-chunk" else media_ids.next(),
-        )
+        media = media_for(owner, media_ids)
+        main_figures = measure(bench, VARIANTS, args.rounds, media)
+        sizes = [*sizes_below, len(followers)]
+        audiences = by_audience(bench, followers, sizes, args.rounds, media)
         at_cap = bench.followers = followers[:AT_CAP_FEEDS]
         fill_feeds(cache, at_cap, settings.feed.cap, shards)
         cap_figures = measure(bench, AT_CAP_VARIANTS, args.rounds, lambda _: media_ids.next())
@@ -508,10 +622,22 @@ def main() -> None:
             medians(cap_figures),
             ceiling,
             sizes,
+            audiences,
             rounds=args.rounds,
             cap=settings.feed.cap,
+            followers=len(followers),
+            at_cap_feeds=len(at_cap),
         )
     )
+    record(
+        result,
+        medians(main_figures),
+        medians(cap_figures),
+        ceiling,
+        sizes,
+        audiences=audiences,
+    )
+    result.write(args.json)
 
 
 if __name__ == "__main__":

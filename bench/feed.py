@@ -31,9 +31,10 @@ alone). The counting wrappers are patched into redis-py and
 chalicelib.shards.connections by this bench at run time.
 
 Everything it makes (users, follows, media, likes, keys, the session) is deleted at the
-end. Run it against a running stack (`make up`); settings come as for bench/ids.py:
+end. Run it against a running stack (`make up`); settings come as for bench/ids.py;
+--json PATH also writes the figures and every request's time (bench/results.py):
 
-    .venv/bin/python bench/feed.py [--stack-env FILE] [--requests 300] [--shard 7]
+    .venv/bin/python bench/feed.py [--stack-env FILE] [--requests 300] [--shard 7] [--json PATH]
 """
 
 from __future__ import annotations
@@ -61,10 +62,12 @@ from chalice.test import Client
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
+from bench.results import Result, add_json_option
 from chalicelib import redis_keys
 from chalicelib.accounts.sessions import Sessions, token_digest
 from chalicelib.api.deps import get_clients, get_feed, get_timelines
 from chalicelib.config import Settings, use_stack_env
+from chalicelib.media.keys import new_rendition_token
 from chalicelib.shards.connections import Databases
 from chalicelib.shards.ids import decode, encode
 from chalicelib.shards.routing import Router
@@ -217,6 +220,7 @@ def _media_rows(rng: random.Random, owner: int, shard: int, now_ms: int) -> list
             for name, w in (("large", 1080), ("medium", 640), ("small", 320))
         }
         renditions["square"] = {"width": 150, "height": 150, "formats": ["jpeg", "webp"]}
+        record = {"token": new_rendition_token(), "sizes": renditions}  # as processing keeps it
         placed = rng.randrange(4) == 0
         rows.append(
             (
@@ -229,7 +233,7 @@ def _media_rows(rng: random.Random, owner: int, shard: int, now_ms: int) -> list
                 width,
                 height,
                 "LEHV6nWB2yk8pyo0adR*.7kCMdnj",
-                json.dumps(renditions),
+                json.dumps(record),
                 48.8566 if placed else None,
                 2.3522 if placed else None,
                 "Paris" if placed else None,
@@ -473,12 +477,43 @@ def report(samples: dict[str, list[Sample]], iterations: int, world: World) -> s
     return "\n".join(lines)
 
 
+def record(result: Result, samples: dict[str, list[Sample]]) -> None:
+    """Each variant's median and p99 against the bare baseline's; its round trips and
+    statements per page; every request's time."""
+    base = [s.ms for s in samples[BASELINE]]
+    for variant in VARIANTS:
+        found = samples[variant]
+        ms = [s.ms for s in found]
+        result.sample(variant, ms)
+        for stat, value in (("median", statistics.median), ("p99", p99)):
+            compared = {}
+            if variant != BASELINE:
+                compared = {"baseline": f"{BASELINE}, {stat}", "baseline_value": value(base)}
+            result.figure(f"{variant}, {stat}", value(ms), "ms", better="lower", **compared)
+        for counted, unit in (
+            ("redis_round_trips", "Redis round trips"),
+            ("sql_statements", "SQL statements"),
+        ):
+            mode = Counter(getattr(s, counted) for s in found).most_common(1)[0][0]
+            result.figure(f"{variant}: {unit} a page", mode, unit, better="lower")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack-env", type=Path, help="a stack's env file of settings")
     parser.add_argument("--shard", type=int, default=7, help="the reader's shard (default 7)")
     parser.add_argument("--requests", type=int, default=300, help="requests a variant (300)")
+    add_json_option(parser)
     args = parser.parse_args()
+    result = Result.of(
+        __file__,
+        __doc__,
+        "Feed read latency",
+        requests=args.requests,
+        followees=FOLLOWEES,
+        media=FOLLOWEES * MEDIA_PER_FOLLOWEE,
+        page=PAGE_SIZE,
+    )
 
     load_settings(args.stack_env)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # as the local stage has it
@@ -525,6 +560,8 @@ def main() -> None:
         clients.databases.close()
         clients.admin_databases.close()
     print(report(samples, args.requests, world))
+    record(result, samples)
+    result.write(args.json)
 
 
 if __name__ == "__main__":

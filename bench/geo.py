@@ -15,11 +15,13 @@ within --distance meters (default 1,000) of a random city's centre, all 7 days.
   with no days).
 
 Printed: median and p99 of each in milliseconds, ours over each bare one, and the
-median number of media found per query. By default it starts a private redis-server
+median number of media found per query; with --json PATH, the same and every query's
+time (bench/results.py). By default it starts a private redis-server
 (from PATH) on a free port and stops it; --redis-url uses another (its keys `geo:{2030-*}`
 and `bench:geo:all` are deleted at the end). Run it alone:
 
     .venv/bin/python bench/geo.py [--redis-url redis://localhost:6379/0] [--queries 2000]
+        [--media 1000000] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from bench.results import Result, add_json_option
 from chalicelib import redis_keys
 from chalicelib.places.index import GeoIndex, first_id_at
 from chalicelib.places.limits import MAX_WINDOW_DAYS
 from chalicelib.shards.ids import encode
 
-MEDIA = 1_000_000
+MEDIA = 1_000_000  # the default --media
 PIPELINE = 10_000
 CITIES = 20
 CITY_SIGMA_DEG = 0.045  # ~5 km
@@ -80,15 +83,17 @@ def private_redis() -> tuple[subprocess.Popen, str]:
     return server, f"redis://127.0.0.1:{port}/0"
 
 
-def fill(cache: redis.Redis, rng: random.Random, cities: list[tuple[float, float]]) -> None:
-    """1,000,000 media over the window's day keys, and the same in one key."""
+def fill(
+    cache: redis.Redis, rng: random.Random, cities: list[tuple[float, float]], media: int
+) -> None:
+    """`media` media over the window's day keys, and the same in one key."""
     days = [START + timedelta(days=d) for d in range(MAX_WINDOW_DAYS)]
-    for start in range(0, MEDIA, PIPELINE):
+    for start in range(0, media, PIPELINE):
         with cache.pipeline(transaction=False) as pipe:
             by_day: dict[str, list] = {}
             by_day_ids: dict[str, dict] = {}
             every: list = []
-            for n in range(start, min(MEDIA, start + PIPELINE)):
+            for n in range(start, min(media, start + PIPELINE)):
                 day = days[n % len(days)]
                 ms = int(day.timestamp() * 1000) + rng.randrange(86_400_000)
                 media_id = encode(ms, rng.randrange(8192), rng.randrange(1024))
@@ -122,12 +127,45 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+def record(result: Result, results: dict[str, tuple[list[float], list[int]]]) -> None:
+    """Each variant's median and p99, ours against each bare one; every query's time."""
+    ours = "ours (GeoIndex.search)"
+    stats = (("median", statistics.median), ("p99", p99))
+    for label, (took, _) in results.items():
+        result.sample(label, took)
+        if label == ours:
+            continue
+        for stat, value in stats:
+            result.figure(f"{label}, {stat}", value(took), "ms", better="lower")
+            result.figure(
+                f"ours, {stat}",
+                value(results[ours][0]),
+                "ms",
+                better="lower",
+                baseline=f"{label}, {stat}",
+                baseline_value=value(took),
+            )
+    found = statistics.median(results[ours][1])
+    result.figure("media found per query, median", found, "media", better="")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--redis-url", help="a Redis to use (default: a private one)")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--distance", type=float, default=1000.0, help="meters")
+    parser.add_argument("--media", type=int, default=MEDIA, help="media in the index")
+    add_json_option(parser)
     args = parser.parse_args()
+    result = Result.of(
+        __file__,
+        __doc__,
+        "Place search latency",
+        media=args.media,
+        queries=args.queries,
+        distance_m=args.distance,
+        days=MAX_WINDOW_DAYS,
+    )
     server, url = (None, args.redis_url) if args.redis_url else private_redis()
     cache = redis.Redis.from_url(url)
     rng = random.Random(8)
@@ -135,9 +173,9 @@ def main() -> None:
     days = [(START + timedelta(days=d)).date().isoformat() for d in range(MAX_WINDOW_DAYS)]
     try:
         began = time.perf_counter()
-        fill(cache, rng, cities)
+        fill(cache, rng, cities, args.media)
         print(
-            f"filled {MEDIA:,} media in {time.perf_counter() - began:.1f} s; "
+            f"filled {args.media:,} media in {time.perf_counter() - began:.1f} s; "
             f"used_memory {cache.info('memory')['used_memory_human']}"
         )
         index = GeoIndex(cache, router=None)  # type: ignore[arg-type]  (no day is missing)
@@ -190,6 +228,8 @@ def main() -> None:
             took = results[label][0]
             median = statistics.median(ours_took) / statistics.median(took)
             print(f"ours / {label}: median x{median:.2f}, p99 x{p99(ours_took) / p99(took):.2f}")
+        record(result, results)
+        result.write(args.json)
     finally:
         if server is not None:
             server.terminate()

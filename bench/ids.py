@@ -15,9 +15,10 @@ before each round; the figures are medians. It talks straight to PostgreSQL
 (PHOTOFEED_POSTGRES_DIRECT), not through PgBouncer.
 
 Run it against a running stack (`make up`): settings come from the environment, or from
-.local/stack.env when no PHOTOFEED_* variable is set, or from --stack-env FILE:
+.local/stack.env when no PHOTOFEED_* variable is set, or from --stack-env FILE; --json
+PATH also writes the medians (bench/results.py):
 
-    .venv/bin/python bench/ids.py [--stack-env FILE] [--shard 7] [--rounds 5]
+    .venv/bin/python bench/ids.py [--stack-env FILE] [--shard 7] [--rounds 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
+from bench.results import Result, add_json_option
 from chalicelib.clients import Clients
 from chalicelib.config import Settings, use_stack_env
 from chalicelib.shards.ids import EPOCH_MS
@@ -175,12 +177,38 @@ def report(figures: dict[tuple[str, str], list[float]], title: str) -> str:
     return "\n".join(lines)
 
 
+def record(result: Result, figures: dict[tuple[str, str], list[float]]) -> None:
+    """Each workload's medians, ours and Instagram's against bigserial."""
+    for name, (_, rows) in WORKLOADS.items():
+        median = {v: statistics.median(figures[(name, v)]) for v in VARIANTS}
+        result.figure(f"{name}: bigserial", median["bigserial"], "IDs/s", note=f"{rows:,} rows")
+        for variant in ("ours", "instagram"):
+            result.figure(
+                f"{name}: {variant}",
+                median[variant],
+                "IDs/s",
+                baseline=f"{name}: bigserial",
+                baseline_value=median["bigserial"],
+                note=f"{rows:,} rows",
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack-env", type=Path, help="a stack's env file of settings")
     parser.add_argument("--shard", type=int, default=7, help="the logical shard (default 7)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per variant (default 5)")
+    add_json_option(parser)
     args = parser.parse_args()
+    result = Result.of(
+        __file__,
+        __doc__,
+        "ID generation",
+        shard=args.shard,
+        rounds=args.rounds,
+        bulk_rows=BULK_ROWS,
+        single_rows=SINGLE_ROWS,
+    )
 
     settings = load_settings(args.stack_env)
     home = Clients(settings).shard_map_store.load().database_of(args.shard)
@@ -199,6 +227,8 @@ def main() -> None:
             f"on {home} (direct, not PgBouncer); median of {args.rounds} rounds",
         )
     )
+    record(result, figures)
+    result.write(args.json)
 
 
 if __name__ == "__main__":

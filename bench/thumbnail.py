@@ -19,9 +19,10 @@ and a 4x3 blurhash.
 
 Each variant runs in a fresh process: imports, one warm-up, then --runs timed runs; the
 figure is the median. Peak memory is the process's peak RSS (ru_maxrss) above its own
-baseline taken after imports and before the first run.
+baseline taken after imports and before the first run. --json PATH also writes them
+(bench/results.py).
 
-    .venv/bin/python bench/thumbnail.py [--runs 7]
+    .venv/bin/python bench/thumbnail.py [--runs 7] [--json PATH]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 import blurhash
 from PIL import ExifTags, Image, ImageChops, ImageCms, ImageOps
 
+from bench.results import Result, add_json_option
 from functions.thumbnail.renditions import (
     BLURHASH_COMPONENTS,
     BLURHASH_SIZE,
@@ -237,11 +239,38 @@ def report(figures: dict[str, dict], runs: int, original_kb: float) -> str:
     return "\n".join(lines)
 
 
+def record(result: Result, figures: dict[str, dict]) -> None:
+    """Ours' time and peak memory against each other variant's."""
+    ours = figures["ours"]
+    result.figure("ours, median", ours["ms"], "ms", better="lower")
+    result.figure("ours, peak memory", ours["peak_mb"], "MB", better="lower")
+    for variant, figure in figures.items():
+        if variant == "ours":
+            continue
+        result.figure(
+            "ours, median",
+            ours["ms"],
+            "ms",
+            better="lower",
+            baseline=variant,
+            baseline_value=figure["ms"],
+        )
+        result.figure(
+            "ours, peak memory",
+            ours["peak_mb"],
+            "MB",
+            better="lower",
+            baseline=variant,
+            baseline_value=max(figure["peak_mb"], 0.1),
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per variant (7)")
     parser.add_argument("--child", nargs=2, metavar=("VARIANT", "FILE"), help=argparse.SUPPRESS)
     parser.add_argument("--make", type=Path, metavar="FILE", help=argparse.SUPPRESS)
+    add_json_option(parser)
     args = parser.parse_args()
     if args.make:
         args.make.write_bytes(photo_jpeg())
@@ -251,11 +280,14 @@ def main() -> None:
         print(json.dumps(measure_here(variant, Path(original), args.runs)))
         return
 
+    result = Result.of(__file__, __doc__, "Renditions of one photo", runs=args.runs)
     with tempfile.TemporaryDirectory(prefix="bench-thumbnail-") as directory:
         original = Path(directory) / "original.jpg"
         in_child(["--make", str(original)])
         figures = {variant: measure_in_child(variant, original, args.runs) for variant in VARIANTS}
         print(report(figures, args.runs, original.stat().st_size / 1024))
+    record(result, figures)
+    result.write(args.json)
 
 
 if __name__ == "__main__":
