@@ -222,6 +222,8 @@ def record(result: Result, times: dict[str, list[float]], steps: list[list[float
     for name, values in times.items():
         result.sample(name, values)
         compared = {"baseline": BASELINE, "baseline_value": base} if name != BASELINE else {}
+        if name == CANDIDATE:
+            compared["target"] = TARGET
         result.figure(
             f"{name}, median", statistics.median(values), "ms", better="lower", **compared
         )

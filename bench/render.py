@@ -107,6 +107,31 @@ def summary_table(results: Sequence[Result]) -> list[str]:
     return _table(header, rows)
 
 
+def targets_table(results: Sequence[Result]) -> list[str]:
+    """Each figure an issue set a bound on: its ratio, the bound, met or missed."""
+    rows = [
+        (
+            f"[{result.bench}](#{slug(result.title)})",
+            figure.name,
+            figure.baseline,
+            _ratio(figure),
+            ("≤ " if figure.better == "lower" else "≥ ") + f"{figure.target:g}",
+            "met" if _meets(figure) else "**missed**",
+        )
+        for result in results
+        for figure in result.figures
+        if figure.target is not None and figure.ratio is not None
+    ]
+    if not rows:
+        return ["No figure of this run carries a target."]
+    return _table(("bench", "figure", "against", "ratio", "target", ""), rows)
+
+
+def _meets(figure: Figure) -> bool:
+    ratio, target = figure.ratio or 0.0, figure.target or 0.0
+    return ratio <= target if figure.better == "lower" else ratio >= target
+
+
 def _spans_decades(values: Sequence[float]) -> bool:
     positive = [v for v in values if v > 0]
     return bool(positive) and max(positive) / min(positive) > LOG_SCALE_SPAN
@@ -274,6 +299,7 @@ def render(
         lines.append("")
     for name, why in run.failures.items():
         lines += [f"**{name} failed**: {why}", "", *_printed(run.outputs.get(name, ""))]
+    lines += ["## Targets the issues set", "", *targets_table(ours), ""]
     lines += ["## Summary: every figure against its baseline", "", *summary_table(ours), ""]
     for result in ours:
         charts = [c for c in [latency_chart(result, charts_dir)] if c]

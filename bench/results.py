@@ -26,7 +26,8 @@ One file holds one run of one benchmark:
           "baseline": "naive LPUSH + LTRIM pipeline",   # null: no baseline
           "baseline_value": 24883.0,
           "ratio": 0.705,                  # value / baseline_value, always that way round
-          "note": ""
+          "note": "",
+          "target": null                   # a bound an issue set on the ratio, if any
         }
       ],
       "samples": {                         # raw measurements of a distribution (a
@@ -70,6 +71,8 @@ class Figure:
     baseline_value: float | None = None
     ratio: float | None = None
     note: str = ""
+    # A bound an issue set on the ratio (lower is better: at most; higher: at least).
+    target: float | None = None
 
 
 @dataclass
@@ -112,13 +115,14 @@ class Result:
         baseline: str | None = None,
         baseline_value: float | None = None,
         note: str = "",
+        target: float | None = None,
     ) -> None:
         """Record a headline number; the ratio is value / baseline_value."""
         ratio = None
         if baseline_value:
             ratio = value / baseline_value
         self.figures.append(
-            Figure(name, value, unit, better, baseline, baseline_value, ratio, note)
+            Figure(name, value, unit, better, baseline, baseline_value, ratio, note, target)
         )
 
     def sample(self, name: str, values: list[float], unit: str = "ms") -> None:
