@@ -165,7 +165,7 @@ class DrillStack:
             "ApproximateNumberOfMessagesNotVisible",
             "ApproximateNumberOfMessagesDelayed",
         ]
-        for url in (self.settings.uploads_queue_url, self.settings.fanout_queue_url):
+        for url in self.settings.queue_urls.values():
             found = self.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
             if any(int(value) for value in found["Attributes"].values()):
                 return False
@@ -175,10 +175,10 @@ class DrillStack:
         """How many letters each dead-letter queue holds, visible or in flight."""
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         counts = {}
-        for queue, url in (
-            ("uploads", self.settings.uploads_dlq_url),
-            ("fanout", self.settings.fanout_dlq_url),
-        ):
+        for name, url in self.settings.queue_urls.items():
+            queue, dlq = name.removesuffix("-dlq"), name.endswith("-dlq")
+            if not dlq:
+                continue
             found = self.clients.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
             counts[queue] = sum(int(value) for value in found["Attributes"].values())
         return counts

@@ -34,6 +34,7 @@ def test_a_run_with_every_event_duplicated_and_shuffled_ends_as_a_clean_run(dril
     # every notification and event was delivered twice (at least: retries add more)
     assert deliveries["thumbnail"] >= 2 * sum(UPLOADS.values())
     assert deliveries["fanout"] >= 2 * sum(UPLOADS.values())
+    assert deliveries["notify"] >= 2 * (len(FOLLOWS) + len(LIKES))
     assert duplicated == clean
 
 
@@ -93,7 +94,7 @@ def _media(drills: DrillStack, viewer: Any, media_id: int) -> dict[str, Any]:
 
 def _deliveries(drills: DrillStack) -> dict[str, int]:
     """Records the pump has handed each function so far (from its log)."""
-    counts = {"thumbnail": 0, "fanout": 0}
+    counts = {"thumbnail": 0, "fanout": 0, "notify": 0}
     for line in (drills.stack.logs / "pump.log").read_text().splitlines():
         if '"batch delivered"' in line:
             batch = json.loads(line)

@@ -64,7 +64,7 @@ def test_uploads_in_flight_when_moto_restarts_all_end_ready_once_retried(drills:
         for url in urls.values():
             download(url)
     wait_for(drills.queues_drained, "the queues to drain")
-    assert drills.dead_letters() == {"uploads": 0, "fanout": 0}
+    assert set(drills.dead_letters().values()) == {0}  # no queue dead-lettered anything
 
     # AND the service as a whole resumed: a new member signs up and uploads
     newcomer = drills.members(1)[0]

@@ -55,7 +55,7 @@ def test_redis_killed_during_a_fan_out_and_restarted_empty_loses_no_feed_entry(
 
     # THEN the queues drain (failed fan-out messages retried, none dead-lettered) ...
     wait_for(drills.queues_drained, "the fan-out queue to drain", within=30)
-    assert drills.dead_letters() == {"uploads": 0, "fanout": 0}
+    assert set(drills.dead_letters().values()) == {0}  # no queue dead-lettered anything
     # ... the API answers again without a restart, and members see the media
     wait_for(lambda: _answers(members[0]), "the API to answer again")
     for member in members:
