@@ -46,7 +46,7 @@ class NewDeviceBody(
     """An APNs device token or an FCM registration token (the document gives each
     platform's token format)."""
 
-    model_config = ConfigDict(title="NewDevice")
+    model_config = ConfigDict(title="NewDevice", defer_build=True)
 
 
 class DeviceOut(ApiModel):

@@ -23,6 +23,8 @@ EVERY_DEPENDENCY = {
     "sqs:uploads-dlq",
     "sqs:fanout",
     "sqs:fanout-dlq",
+    "sqs:notifications",
+    "sqs:notifications-dlq",
     "sns:media-events",
     "dynamodb:shard-map",
     "dynamodb:name-claims",
