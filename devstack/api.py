@@ -16,6 +16,8 @@ import argparse
 import contextlib
 import json
 import os
+import signal
+import socket
 import sys
 import uuid
 from typing import Any
@@ -30,6 +32,7 @@ from chalicelib.api.deps import get_clients
 from chalicelib.api.errors import ApiError, BadRequest, MethodNotAllowed, NotFound
 from chalicelib.api.middleware import REQUEST_ID_HEADER
 from chalicelib.media.keys import RENDITIONS_PREFIX
+from devstack.processes import die_with_parent
 from devstack.services import CDN_PATH, ROOT
 
 
@@ -115,14 +118,36 @@ class RequestHandler(local.ChaliceRequestHandler):
         raise AttributeError(name)
 
 
-def serve(host: str, port: int, stage: str) -> None:
-    """Serve the app as `chalice local` does, until interrupted."""
+class SharedPortServer(local.ThreadedHTTPServer):
+    """Chalice's threaded server on a port that several processes share: the kernel
+    spreads connections over them, as API Gateway spreads requests over containers."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
+def serve(host: str, port: int, stage: str, workers: int = 1) -> None:
+    """Serve the app as `chalice local` does, in `workers` processes, until interrupted.
+
+    One process serves on threads, one request at a time for Python code (the GIL);
+    more processes use more cores. Each keeps its own in-process state (clients, caches,
+    connections), as Lambda's containers do."""
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name=stage)
     app = config.chalice_app
     local.CustomLocalChalice.__bases__ = (local.LocalChalice, app.__class__)
     app.__class__ = local.CustomLocalChalice
-    server = local.LocalDevServer(app, config, host, port, handler_cls=RequestHandler)
+    # Forked before any client, connection or thread exists (the app makes them lazily).
+    for _ in range(workers - 1):
+        if os.fork() == 0:
+            die_with_parent(signal.SIGINT)
+            if os.getppid() == 1:  # the parent ended before that was set
+                os._exit(0)
+            break
+    server = local.LocalDevServer(
+        app, config, host, port, handler_cls=RequestHandler, server_cls=SharedPortServer
+    )
     server.serve_forever()
 
 
@@ -131,9 +156,12 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes serving the port (default 1)"
+    )
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        serve(args.host, args.port, args.stage)
+        serve(args.host, args.port, args.stage, max(1, args.workers))
     return 0
 
 

@@ -46,10 +46,16 @@ def _child_setup(
             os.setuid(user.pw_uid)
         # Die with the stack (set after setuid, which clears it): a killed parent
         # leaves no PostgreSQL, Redis, moto or chalice behind.
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, death_signal)
+        die_with_parent(death_signal)
 
     return setup
+
+
+def die_with_parent(death_signal: int) -> None:
+    """Have the kernel send this process `death_signal` when its parent ends (a setting
+    that fork and setuid clear)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, death_signal)
 
 
 def run(

@@ -297,11 +297,26 @@ def moto_session(env: dict[str, str]) -> boto3.Session:
     )
 
 
+# Processes serving the local API: one a core (at most 4), as API Gateway would run
+# several Lambda containers at once.
+API_WORKERS = min(os.cpu_count() or 1, 4)
+
+
 def start_api(logs: Path, env: dict[str, str], port: int, track: Track) -> str:
     """The Chalice app under chalice's local server (devstack.api), as API Gateway calls it."""
     process = Process(
         name="api",
-        argv=[sys.executable, "-m", "devstack.api", "--port", str(port), "--stage", "local"],
+        argv=[
+            sys.executable,
+            "-m",
+            "devstack.api",
+            "--port",
+            str(port),
+            "--stage",
+            "local",
+            "--workers",
+            str(API_WORKERS),
+        ],
         log=logs / "api.log",
         env=env,
         cwd=ROOT,
