@@ -291,7 +291,7 @@ def get_outbox() -> Outbox:
     from chalicelib.notifications.outbox import Outbox
 
     clients = get_clients()
-    return Outbox(clients.sqs, clients.settings.notifications_queue_url)
+    return Outbox(clients.router, clients.sqs, clients.settings.notifications_queue_url)
 
 
 @lru_cache(maxsize=1)

@@ -34,7 +34,6 @@ def test_a_run_with_every_event_duplicated_and_shuffled_ends_as_a_clean_run(dril
     # every notification and event was delivered twice (at least: retries add more)
     assert deliveries["thumbnail"] >= 2 * sum(UPLOADS.values())
     assert deliveries["fanout"] >= 2 * sum(UPLOADS.values())
-    assert deliveries["notify"] >= 2 * (len(FOLLOWS) + len(LIKES))
     assert duplicated == clean
 
 
