@@ -44,6 +44,7 @@ COMMANDS = {
     ("feed",): "Home feeds and their load shedding",
     ("feed", "shedding"): "Turn feed load shedding on or off",
     ("feed", "rebuild"): "Rebuild users' feeds from PostgreSQL now",
+    ("seed",): "Fill an empty stack with a realistic world",
 }
 
 
