@@ -289,8 +289,10 @@ def seed(**options: Any) -> None:
 
 @contextmanager
 def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    started = time.monotonic()
     with click.progressbar(length=total, label=f"{label:<30}", show_pos=True) as bar:
         yield bar.update
+    click.echo(f"  {label}: {total} in {time.monotonic() - started:.1f} s")
 
 
 # What a command may fail with that is the operator's to read, not a bug's traceback.

@@ -8,7 +8,7 @@
     media      MediaService.add_processed_many (ready rows and their tags), fanned out
                per batch by FanOut.media_ready_many (fan-out's rules: active followers
                only, celebrities pulled at read time)
-    renditions a sample uploaded as a phone does (POST /media/uploads' service call,
+    renditions a sample uploaded first as a phone does (POST /media/uploads' service call,
                then the presigned POST of a real JPEG): the pump's thumbnail and fanout
                handlers make its renditions and push it, as in production
     likes, comments  MediaService.like_many / comment_many, counted as single ones are
@@ -176,8 +176,9 @@ def seed_world(services: Services, size: WorldSize, progress: Progress) -> Seede
     world = Seeded(users=_users(services, size, rng, progress))
     world.follows = _follows(services, size, world.users, rng, progress)
     _start_feeds(services, size, world.users, rng, progress)
-    world.media, world.pushed = _media(services, size, world.users, rng, progress)
+    # The pump processes the sample while the rest is made.
     world.renditions = _upload_sample(services, size, world.users, rng, progress)
+    world.media, world.pushed = _media(services, size, world.users, rng, progress)
     world.likes, world.comments = _likes_and_comments(services, size, world.users, rng, progress)
     _wait_for(services, world.renditions, progress)
     return world
