@@ -5,12 +5,13 @@
     follows    Graph.follow_many: a power law of popularity (a few accounts with tens
                of thousands of followers at the default size)
     feeds      the active share of users marked active, their feeds started empty
+    renditions a sample uploaded as a phone does (MediaService.reserve_upload, as
+               POST /media/uploads, then the presigned POST of a real JPEG): the pump's
+               thumbnail and fanout handlers make its renditions and push it, as in
+               production, while the seed goes on
     media      MediaService.add_processed_many (ready rows and their tags), fanned out
                per batch by FanOut.media_ready_many (fan-out's rules: active followers
-               only, celebrities pulled at read time)
-    renditions a sample uploaded first as a phone does (POST /media/uploads' service call,
-               then the presigned POST of a real JPEG): the pump's thumbnail and fanout
-               handlers make its renditions and push it, as in production
+               only, celebrities pulled at read time); no rendition files
     likes, comments  MediaService.like_many / comment_many, counted as single ones are
 
 Everything is drawn from one seeded generator: the same options make the same world
