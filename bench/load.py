@@ -293,7 +293,7 @@ SERVICES = {
     "postgres": "bin/postgres",
     "pgbouncer": "pgbouncer",
     "redis": "redis-server",
-    "moto": "moto.server",
+    "moto": "moto_server",
     "api": "devstack.api",
     "pump": "devstack.pump",
 }

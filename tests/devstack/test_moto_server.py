@@ -66,6 +66,15 @@ def _queries(client) -> list:
                     Limit=7,
                 )["Items"]
             )
+    for prefix, start in (("r", "river_3"), ("c", "coast_")):
+        answers.append(
+            client.query(
+                TableName="claims",
+                IndexName="search",
+                KeyConditionExpression="sp = :p AND begins_with(sn, :s)",
+                ExpressionAttributeValues={":p": {"S": prefix}, ":s": {"S": start}},
+            )["Items"]
+        )
     return answers
 
 
