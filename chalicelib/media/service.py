@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalicelib.config import Limits
 from chalicelib.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from chalicelib.graph.service import Graph, Look, Page
-from chalicelib.media import records
+from chalicelib.media import bulk, records
+from chalicelib.media.bulk import Processed
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.hashtags import hashtags
 from chalicelib.media.keys import PENDING_TAGGING, original_key, rendition_keys
-from chalicelib.media.records import READY, Comment, Location, Media, Processed
+from chalicelib.media.records import READY, Comment, Location, Media
 from chalicelib.media.uploads import CONTENT_TYPES
 from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
@@ -317,7 +318,7 @@ class MediaService:
         rebuilt)."""
         return sum(
             self._router.run(
-                shard, lambda c, s, p=[likes[i] for i in indexes]: records.like_many(c, s, p)
+                shard, lambda c, s, p=[likes[i] for i in indexes]: bulk.like_many(c, s, p)
             )
             for shard, indexes in _by_shard([media_id for media_id, _ in likes]).items()
         )
@@ -328,7 +329,7 @@ class MediaService:
         return sum(
             self._router.run(
                 shard,
-                lambda c, s, p=[comments[i] for i in indexes]: records.add_comments_many(c, s, p),
+                lambda c, s, p=[comments[i] for i in indexes]: bulk.add_comments_many(c, s, p),
             )
             for shard, indexes in _by_shard([row[0] for row in comments]).items()
         )
@@ -358,11 +359,11 @@ def _by_shard(object_ids: list[int]) -> dict[int, list[int]]:
 
 
 def _add_processed(conn, schema, media: list[Processed]) -> list[int]:
-    ids = records.add_ready_many(conn, schema, media)
+    ids = bulk.add_ready_many(conn, schema, media)
     tags = [
         (media_id, media_id, tag)
         for media_id, m in zip(ids, media, strict=True)
         for tag in hashtags(m.caption)
     ]
-    records.add_tags_many(conn, schema, tags)
+    bulk.add_tags_many(conn, schema, tags)
     return ids

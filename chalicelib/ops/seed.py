@@ -34,7 +34,8 @@ import requests
 from psycopg2 import sql
 
 from chalicelib.accounts.passwords import hash_password
-from chalicelib.media.records import Location, Processed
+from chalicelib.media.bulk import Processed
+from chalicelib.media.records import Location
 from chalicelib.media.service import NewUpload
 from chalicelib.shards.ids import shard_of
 
