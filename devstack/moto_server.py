@@ -7,9 +7,10 @@ what matched by the index's keys anyway. On a seeded world (`photofeed seed`: 10
 users hold 200,000 name claims) every user search then took over 5 s in moto and the
 API answered 503; DynamoDB itself reads one partition of the index. Here an index
 query first keeps the items whose raw string keys meet its conditions (=, BETWEEN,
-begins_with: a superset of what moto then keeps after its own checks), unsorted, so
-moto sorts a page's worth instead of the table. Scans and queries on the table's own
-key keep the sorted walk (their pagination relies on it).
+begins_with: a superset of what moto then keeps after its own checks), in the
+index's order, so moto's own sort of them is a single pass, not a sort of the table.
+Scans and queries on the table's own key keep the sorted walk (their pagination relies
+on it).
 
     python -m devstack.moto_server -H 127.0.0.1 -p PORT    # as python -m moto.server
 """
@@ -31,16 +32,21 @@ _STRING = "S"
 
 
 def _all_items(self: Table) -> list[Any]:
-    """Every item, sorted; inside an index query, unsorted and only those whose keys
-    can meet its key conditions (moto checks them again and sorts what it keeps)."""
-    conditions = getattr(_local, "conditions", None)
-    if conditions is None:
+    """Every item, sorted by the table's key; inside an index query, only those whose
+    keys can meet its key conditions (moto checks them again and sorts what it keeps)."""
+    query = getattr(_local, "query", None)
+    if query is None:
         return _sorted_items(self)
+    tests, order = query
     if self.range_key_attr:
         items = [item for by_range in self.items.values() for item in by_range.values()]
     else:
         items = list(self.items.values())
-    return [item for item in items if all(test(item.attrs) for test in conditions)]
+    found = [item for item in items if all(test(item.attrs) for test in tests)]
+    # In the index's order already (raw strings sort as moto's string values do), so
+    # that moto's own sort of them is one pass.
+    keys = [*order, self.hash_key_attr]
+    return sorted(found, key=lambda item: tuple(_string(item.attrs, name) for name in keys))
 
 
 def _tests(hash_conditions: list, range_conditions: list) -> list[Callable[[dict], bool]]:
@@ -71,13 +77,14 @@ def _index_aware_query(self: Table, *args: Any, **kwargs: Any) -> Any:
     #             scan_index_forward, projection_expressions, index_name, ...)
     index_name = kwargs["index_name"] if "index_name" in kwargs else (args[7:8] or [None])[0]
     if index_name is not None:
-        _local.conditions = _tests(
-            kwargs.get("hash_key_conditions"), kwargs.get("range_key_conditions")
-        )
+        hashes = kwargs.get("hash_key_conditions") or []
+        ranges = kwargs.get("range_key_conditions") or []
+        order = [name for name, _ in hashes] + [name for name, _, _ in ranges]
+        _local.query = (_tests(hashes, ranges), order)
     try:
         return _query(self, *args, **kwargs)
     finally:
-        _local.conditions = None
+        _local.query = None
 
 
 def install() -> None:
