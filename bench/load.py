@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shlex
 import sys
 import threading
@@ -423,6 +424,12 @@ def results(world: World, sampler: Sampler, seconds: float, config: dict) -> dic
     }
 
 
+def dump(report: dict) -> str:
+    """The report as JSON, indented, each [seconds, MB] sample on one line."""
+    text = json.dumps(report, indent=1, ensure_ascii=False)
+    return re.sub(r"\[\s+([\d.]+),\s+([\d.]+)\s+\]", r"[\1, \2]", text) + "\n"
+
+
 def print_table(report: dict) -> None:
     print(f"\n{'route':<28} {'requests':>9} {'rps':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for route, r in report["routes"].items():
@@ -504,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     for sample in world.error_samples:
         print(f"error: {sample}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    args.out.write_text(dump(report))
     print(f"\nresults: {args.out}")
     return 0 if not world.errors else 1
 
