@@ -180,8 +180,11 @@ def seed_world(services: Services, size: WorldSize, progress: Progress) -> Seede
     _start_feeds(services, size, world.users, rng, progress)
     # The pump processes the sample while the rest is made.
     world.renditions = _upload_sample(services, size, world.users, rng, progress)
-    world.media, world.pushed = _media(services, size, world.users, rng, progress)
-    world.likes, world.comments = _likes_and_comments(services, size, world.users, rng, progress)
+    media, world.pushed = _media(services, size, world.users, rng, progress)
+    world.media = len(media)
+    world.likes, world.comments = _likes_and_comments(
+        services, size, world.users, rng, progress, media=media
+    )
     _wait_for(services, world.renditions, progress)
     return world
 
@@ -235,10 +238,11 @@ def _start_feeds(
 
 def _media(
     services: Services, size: WorldSize, users: list[int], rng: random.Random, progress: Progress
-) -> tuple[int, int]:
+) -> tuple[list[int], int]:
     posters = rng.sample(users, len(users))
     weights = _zipf(len(posters), POSTING_EXPONENT)
-    made = pushed = 0
+    made: list[int] = []
+    pushed = 0
     with progress("media and fan-out", size.media) as update:
         for start in range(0, size.media, MEDIA_BATCH):
             count = min(MEDIA_BATCH, size.media - start)
@@ -246,7 +250,7 @@ def _media(
             rows = [_processed(owner, rng) for owner in owners]
             ids = services.media.add_processed_many(rows)
             done = services.fanout.media_ready_many(list(zip(ids, owners, strict=True)))
-            made += len(ids)
+            made += ids
             pushed += done.pushed
             update(count)
     return made, pushed
@@ -320,9 +324,16 @@ def _photos(rng: random.Random) -> list[bytes]:
 
 
 def _likes_and_comments(
-    services: Services, size: WorldSize, users: list[int], rng: random.Random, progress: Progress
+    services: Services,
+    size: WorldSize,
+    users: list[int],
+    rng: random.Random,
+    progress: Progress,
+    *,
+    media: list[int],
 ) -> tuple[int, int]:
-    media = _seeded_media(services)
+    """Likes and comments on the seed's own ready media (popular ones by a power law)."""
+    media = list(media)
     rng.shuffle(media)
     weights = _zipf(len(media), LIKING_EXPONENT)
     likes = comments = 0
@@ -342,15 +353,6 @@ def _likes_and_comments(
             comments += services.media.comment_many(rows)
             update(count)
     return likes, comments
-
-
-def _seeded_media(services: Services) -> list[int]:
-    """Every ready media's ID, in ID order (one query per physical database)."""
-    rows = services.router.query_shards(
-        services.router.all_shards(),
-        lambda shard, s: (sql.SQL("SELECT id FROM {}.media WHERE status = 'ready'").format(s), []),
-    )
-    return sorted(row[0] for row in rows)
 
 
 def _wait_for(services: Services, media_ids: list[int], progress: Progress) -> None:
