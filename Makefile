@@ -11,13 +11,15 @@ REQUIREMENTS := pyproject.toml requirements.txt requirements-dev.txt functions/t
 # pip's warnings about this machine's optional local package mirrors are noise.
 PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup system-packages dev up down test bench lint format package clean
+.PHONY: help setup system-packages dev up down test bench lint format package clean seed load
 
 help:
 	@echo "make dev    set up, then run the whole stack in the foreground (Ctrl-C stops it)"
 	@echo "make test   set up, then run every test against a private stack"
 	@echo "make up     the stack in the background (make down stops it)"
 	@echo "make bench  set up, then every benchmark: bench/REPORT.md and bench/charts/"
+	@echo "make seed   fill the running stack (make up) with a world: 100,000 users, 500,000 media"
+	@echo "make load   a 10-minute load test of the running stack's API (after make seed)"
 	@echo "make lint   ruff lint + format check"
 	@echo "make package  the AWS template and zips in dist/ (STAGE=dev|prod DATABASES=db0,db1)"
 
@@ -63,6 +65,16 @@ lint: setup
 format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
+
+# A seeded world and a load test against it, on the stack `make up` runs (see README:
+# "A seeded world and a load test"). SEED_ARGS="--users 10000 --media 50000", LOAD_ARGS="--duration 120".
+SEED_ARGS ?=
+LOAD_ARGS ?=
+seed: setup
+	@$(VENV)/bin/photofeed seed $(SEED_ARGS)
+
+load: setup
+	@$(PY) bench/load.py $(LOAD_ARGS)
 
 # The CloudFormation template (chalice package + deploy/) and the three Lambda zips, for
 # one stage, checked by cfn-lint. No AWS account needed; see docs/operations.md to deploy.

@@ -277,7 +277,8 @@ def start_moto(logs: Path, env: dict[str, str], track: Track) -> str:
     port = free_port()
     process = Process(
         name="moto",
-        argv=[sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        # moto with a fix for index queries on big tables (devstack/moto_server.py).
+        argv=[sys.executable, "-m", "devstack.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         log=logs / "moto.log",
         env=env,
     )

@@ -11,6 +11,7 @@ No crash leaves a name blocked for good.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -102,6 +103,14 @@ def claim_key(kind: Kind, name: str) -> str:
     return f"{kind}#{fold(name)}"
 
 
+def _search_fields(kind: Kind, name: str) -> dict[str, str]:
+    """What puts an active username claim into the search index (e-mails stay out)."""
+    if kind != "username":
+        return {}
+    folded = fold(name)
+    return {"search_prefix": folded[0], "search_name": folded}
+
+
 class NameClaims:
     """The name-claims table."""
 
@@ -144,17 +153,37 @@ class NameClaims:
         """Make a pending claim of ours final, for `user_id`."""
         item = self._model(claim_key(kind, name))
         actions = [self._model.state.set(ACTIVE), self._model.user_id.set(user_id)]
-        if kind == "username":  # into the search index
-            folded = fold(name)
-            actions += [
-                self._model.search_prefix.set(folded[0]),
-                self._model.search_name.set(folded),
-            ]
+        actions += [
+            getattr(self._model, field).set(value)
+            for field, value in _search_fields(kind, name).items()
+        ]
         if not self._write(
             lambda condition: item.update(actions=actions, condition=condition),
             self._model.claim_id == claim.claim_id,
         ):
             raise NameTaken(kind)  # taken over: this sign-up ran past STALE_SECONDS
+
+    def claim_active_many(self, claims: list[tuple[Kind, str, int, int]]) -> None:
+        """Write final claims at once, from (kind, name, shard, user ID) each, in
+        DynamoDB's batches of 25 (`photofeed seed`: unconditional writes, so only for
+        names nobody can hold yet, in a deployment the seed checked is empty)."""
+        now = self._clock()
+        try:
+            with self._model.batch_write() as batch:
+                for kind, name, shard, user_id in claims:
+                    batch.save(
+                        self._model(
+                            claim_key(kind, name),
+                            state=ACTIVE,
+                            claim_id=uuid.uuid4().hex,
+                            shard=shard,
+                            claimed_at=now,
+                            user_id=user_id,
+                            **_search_fields(kind, name),
+                        )
+                    )
+        except PynamoDBConnectionError as exc:
+            raise unavailable(exc, self._table) from exc
 
     def release(self, kind: Kind, name: str, claim: Claim) -> None:
         """Give up a claim of ours (a sign-up that failed); someone else's is left alone."""

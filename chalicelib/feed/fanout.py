@@ -13,8 +13,10 @@ as one clean run would; a media deleted meanwhile counts as done.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from psycopg2 import sql
@@ -22,12 +24,13 @@ from psycopg2 import sql
 from chalicelib import redis_keys
 from chalicelib.config import FeedSettings
 from chalicelib.feed.events import FanoutChunk, MediaReady
-from chalicelib.feed.timelines import MAX_ID, Timelines
+from chalicelib.feed.timelines import MAX_ID, Timelines, timelines_of
 from chalicelib.media import records
 from chalicelib.media.records import Media
-from chalicelib.places.index import GeoIndex
+from chalicelib.places.index import GeoIndex, geo_index_of
+from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
-from chalicelib.tags.index import TagIndex
+from chalicelib.tags.index import TagIndex, tag_index_of
 from chalicelib.users.activity import Activity
 from chalicelib.users.counters import Counters
 
@@ -82,7 +85,7 @@ class FanOut:
         self._tags.media_ready(event.media_id)
         self._index_place(media)
         followers = self._counters.get(event.owner_id).followers
-        if followers >= self._settings.celebrity_followers:
+        if self._is_celebrity(followers):
             self._cache.sadd(redis_keys.celebrities(), event.owner_id)
             return Fanned(audience=followers, celebrity=True)
         chunks = self._chunks(event)
@@ -108,6 +111,44 @@ class FanOut:
             pushed += self._timelines.push(active, chunk.media_id)
             audience += len(followers)
             after = followers[-1]
+
+    def media_ready_many(self, media: list[tuple[int, int]]) -> Fanned:
+        """Fan out many ready (media ID, owner ID) at once, by media_ready's and chunk's
+        rules (the owner's feed; no pushes for a celebrity, who joins the set readers
+        pull from; otherwise the active followers' feeds), each owner's followers read
+        once and every push pipelined (`photofeed seed`). Recent-media, tag and place
+        lists are left to be rebuilt when read."""
+        by_owner: dict[int, list[int]] = defaultdict(list)
+        for media_id, owner_id in media:
+            by_owner[owner_id].append(media_id)
+        owners_on: dict[int, list[int]] = defaultdict(list)
+        for owner_id in by_owner:
+            owners_on[shard_of(owner_id)].append(owner_id)
+        followers = self._router.query_shards(
+            owners_on, lambda shard, s: _followers_of(s, owners_on[shard])
+        )
+        audiences: dict[int, list[int]] = defaultdict(list)
+        for owner_id, follower in followers:
+            audiences[owner_id].append(follower)
+        active = self._activity.active_among({f for _, f in followers})
+        pushes: list[tuple[int, int]] = []
+        celebrities = {o for o in by_owner if self._is_celebrity(len(audiences[o]))}
+        for owner_id, ids in by_owner.items():
+            readers = [owner_id]
+            if owner_id not in celebrities:
+                readers += [f for f in audiences[owner_id] if f in active]
+            pushes += [(reader, media_id) for reader in readers for media_id in ids]
+        if celebrities:
+            self._cache.sadd(redis_keys.celebrities(), *celebrities)
+        return Fanned(
+            audience=len(followers),
+            pushed=self._timelines.push_each(pushes),
+            celebrity=bool(celebrities),
+        )
+
+    def _is_celebrity(self, followers: int) -> bool:
+        """Whether an owner with this many followers is pulled by readers, not pushed."""
+        return followers >= self._settings.celebrity_followers
 
     def _chunks(self, event: MediaReady) -> list[FanoutChunk]:
         """The audience cut into slices of chunk_size followers by follower ID (reading
@@ -158,6 +199,16 @@ def _followers(owner_id: int, after: int, through: int, limit: int):
     return read
 
 
+def _followers_of(schema: sql.Identifier, owners: list[int]) -> tuple[sql.Composable, list]:
+    """The part, for one shard, of a query for the (owner, follower) rows of many owners."""
+    return (
+        sql.SQL("SELECT target_id, source_id FROM {s}.followers WHERE target_id = ANY(%s)").format(
+            s=schema
+        ),
+        [owners],
+    )
+
+
 def _boundary(owner_id: int, after: int, size: int):
     def read(conn, schema: sql.Identifier) -> int | None:
         with conn.cursor() as cursor:
@@ -172,3 +223,19 @@ def _boundary(owner_id: int, after: int, size: int):
         return row[0] if row else None
 
     return read
+
+
+def fanout_of(clients: Any, send: Callable[[FanoutChunk], None]) -> FanOut:
+    """The fan-out of a deployment's clients (the fan-out Lambda's, and the seed's)."""
+    settings = clients.settings
+    return FanOut(
+        router=clients.router,
+        timelines=timelines_of(clients),
+        activity=Activity(clients.redis, settings.auth.active_window_days * 86400),
+        counters=Counters(clients.redis, clients.router),
+        cache=clients.redis,
+        send=send,
+        settings=settings.feed,
+        tags=tag_index_of(clients),
+        places=geo_index_of(clients),
+    )

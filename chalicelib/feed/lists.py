@@ -122,13 +122,17 @@ class IdLists:
     def push_many(self, targets: Iterable[tuple[str, str]], item: int, cap: int) -> list[int]:
         """Push `item` onto each (list, marker) that exists, pipelined: per list, 1 pushed,
         0 there already, -1 missing."""
-        calls = [(self._push, [key, marker], [str(item), cap]) for key, marker in targets]
-        return [int(result) for result in run_scripts(self._cache, calls)]
+        return self.push_each([(key, marker, item) for key, marker in targets], cap)
 
     def push_items(self, key: str, marker: str, items: Iterable[int], cap: int) -> int:
         """Push several IDs onto one list, if it exists, pipelined; how many went in."""
-        calls = [(self._push, [key, marker], [str(item), cap]) for item in items]
-        return sum(1 for result in run_scripts(self._cache, calls) if int(result) > 0)
+        return sum(1 for r in self.push_each([(key, marker, i) for i in items], cap) if r > 0)
+
+    def push_each(self, pushes: Iterable[tuple[str, str, int]], cap: int) -> list[int]:
+        """Push each (list, marker, ID), onto lists that exist, in one pipeline: per push,
+        1 pushed, 0 there already, -1 missing."""
+        calls = [(self._push, [key, marker], [str(item), cap]) for key, marker, item in pushes]
+        return [int(result) for result in run_scripts(self._cache, calls)]
 
     def page(
         self, key: str, max_id: int, count: int, ttl_seconds: int | None = None
@@ -143,6 +147,20 @@ class IdLists:
         token = uuid.uuid4().hex
         self._cache.set(marker, token, ex=REBUILD_MARK_SECONDS)
         return token
+
+    def store_empty_many(self, targets: Sequence[tuple[str, str]], ttl_seconds: int) -> int:
+        """Build empty lists at once, as rebuilds that found nothing would (two pipelines);
+        how many were stored (a list that exists is left as it is)."""
+        tokens = [uuid.uuid4().hex for _ in targets]
+        with self._cache.pipeline(transaction=False) as pipe:
+            for (_, marker), token in zip(targets, tokens, strict=True):
+                pipe.set(marker, token, ex=REBUILD_MARK_SECONDS)
+            pipe.execute()
+        calls = [
+            (self._store, [key, marker], [token, ttl_seconds])
+            for (key, marker), token in zip(targets, tokens, strict=True)
+        ]
+        return sum(int(result) for result in run_scripts(self._cache, calls))
 
     def store(
         self, key: str, marker: str, token: str, ids: Sequence[int], ttl_seconds: int

@@ -54,6 +54,20 @@ class Timelines:
             return 0
         return sum(1 for r in self._lists.push_many(targets, media_id, self._settings.cap) if r > 0)
 
+    def push_each(self, pushes: Iterable[tuple[int, int]]) -> int:
+        """Push each (user, media ID) onto the user's feed if it exists, pipelined; how
+        many feeds took theirs."""
+        targets = [(redis_keys.feed(u), redis_keys.feed_rebuild(u), m) for u, m in pushes]
+        return sum(1 for r in self._lists.push_each(targets, self._settings.cap) if r > 0)
+
+    def start_feeds(self, user_ids: Iterable[int]) -> int:
+        """Build empty feeds for readers with nothing to read yet (what a rebuild finds
+        for them), so that fan-out reaches them: `photofeed seed`, before any media."""
+        users = list(user_ids)
+        self._activity.mark_many(users)
+        targets = [(redis_keys.feed(u), redis_keys.feed_rebuild(u)) for u in users]
+        return self._lists.store_empty_many(targets, self._feed_ttl)
+
     def push_recent(self, owner_id: int, media_id: int) -> None:
         """Record a media among its owner's recent ones (if the list is built)."""
         target = (redis_keys.recent(owner_id), redis_keys.recent_rebuild(owner_id))

@@ -137,6 +137,31 @@ class Graph:
             self._notify.requested(viewer, target)
         return replace(look.relationship, requested=True)
 
+    def follow_many(self, pairs: list[tuple[int, int]]) -> int:
+        """Make many follows of public accounts at once, (source, target) each: the
+        truth on the sources' shards, then the index on the targets' (one statement per
+        shard each, the order and idempotence of `follow`); how many were new.
+
+        For `photofeed seed`: no looks, feed merges or activity entries (those are
+        built from these rows when read), and the counters of the users touched are
+        dropped, to be recounted at their next read.
+        """
+        truth: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        index: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for source, target in pairs:
+            if source != target:
+                truth[shard_of(source)].append((source, target))
+                index[shard_of(target)].append((target, source))
+        added = 0
+        for edge, by_shard in (("follows", truth), ("followers", index)):
+            for shard, rows in sorted(by_shard.items()):
+                made = self._router.run(
+                    shard, lambda c, s, e=edge, r=rows: store.add_many(c, s, e, r)
+                )
+                added += made if edge == "follows" else 0
+        self._counters.forget({user for pair in pairs for user in pair})
+        return added
+
     def unfollow(self, viewer: int, target: int) -> Relationship:
         """Stop following the target, or withdraw a pending request."""
         look = self._other(viewer, target, "unfollow")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
+from psycopg2.extras import execute_values
 
 Edge = Literal["follows", "followers", "follow_requests", "blocks"]
 # Each table's (owner column, other column): an edge is stored under its owner's shard.
@@ -58,6 +59,28 @@ def add(conn: Connection, schema: sql.Identifier, edge: Edge, owner: int, other:
         edge,
         (owner, other),
     )
+
+
+def add_many(
+    conn: Connection, schema: sql.Identifier, edge: Edge, pairs: Sequence[tuple[int, int]]
+) -> int:
+    """Store many edges, (owner, other) each, in one statement; how many were new."""
+    mine, theirs = _COLUMNS[edge]
+    with conn.cursor() as cursor:
+        added = execute_values(
+            cursor,
+            sql.SQL(
+                "INSERT INTO {t} ({mine}, {theirs}) VALUES %s ON CONFLICT DO NOTHING RETURNING 1"
+            )
+            .format(
+                t=_table(schema, edge), mine=sql.Identifier(mine), theirs=sql.Identifier(theirs)
+            )
+            .as_string(cursor),
+            list(pairs),
+            page_size=max(len(pairs), 1),
+            fetch=True,
+        )
+    return len(added)
 
 
 def remove(conn: Connection, schema: sql.Identifier, edge: Edge, owner: int, other: int) -> bool:

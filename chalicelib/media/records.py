@@ -99,12 +99,12 @@ def reserve(
             "latitude, longitude, place_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
             "RETURNING {columns}"
         ).format(s=schema, columns=_MEDIA_COLUMNS),
-        [owner_id, content_type, byte_size, caption, alt_text, *_location_values(location)],
+        [owner_id, content_type, byte_size, caption, alt_text, *location_values(location)],
     )
     return _media(rows[0])
 
 
-def _location_values(location: Location | None) -> list[Any]:
+def location_values(location: Location | None) -> list[Any]:
     if location is None:
         return [None, None, None]
     return [location.latitude, location.longitude, location.place_name]

@@ -8,6 +8,7 @@ A media someone may not see does not exist for them: 404, never 403.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from chalicelib.config import Limits
 from chalicelib.errors import Conflict, NotFound, PermissionDenied, RateLimited
 from chalicelib.graph.service import Graph, Look, Page
-from chalicelib.media import records
+from chalicelib.media import bulk, records
+from chalicelib.media.bulk import Processed
 from chalicelib.media.cache import MediaCache
 from chalicelib.media.hashtags import hashtags
 from chalicelib.media.keys import PENDING_TAGGING, original_key, rendition_keys
 from chalicelib.media.records import READY, Comment, Location, Media
 from chalicelib.media.uploads import CONTENT_TYPES
+from chalicelib.shards.ids import shard_of
 from chalicelib.shards.routing import Router
 from chalicelib.users.counters import Counters
 from chalicelib.users.store import Summary
@@ -304,6 +307,41 @@ class MediaService:
         self._on(media_id, lambda c, s: records.delete_comment(c, s, media_id, comment_id))
         self._media_cache.forget(media_id)
 
+    def add_processed_many(self, media: list[Processed]) -> list[int]:
+        """Ready media whose photos were processed elsewhere, with their captions' tags
+        (`photofeed seed`: one statement per owner shard and table; the owners' counters
+        are dropped, to be recounted); their IDs, in the order given."""
+        ids = [0] * len(media)
+        for shard, indexes in _by_shard([m.owner_id for m in media]).items():
+            part = [media[i] for i in indexes]
+            made = self._router.run(shard, lambda c, s, p=part: _add_processed(c, s, p))
+            for index, media_id in zip(indexes, made, strict=True):
+                ids[index] = media_id
+        self._counters.forget({m.owner_id for m in media})
+        return ids
+
+    def like_many(self, likes: list[tuple[int, int]]) -> int:
+        """Many (media ID, user ID) likes at once, counted as `like` counts; how many were
+        new (`photofeed seed`: no visibility checks; explore and activity read them when
+        rebuilt)."""
+        return sum(
+            self._router.run(
+                shard, lambda c, s, p=[likes[i] for i in indexes]: bulk.like_many(c, s, p)
+            )
+            for shard, indexes in _by_shard([media_id for media_id, _ in likes]).items()
+        )
+
+    def comment_many(self, comments: list[tuple[int, int, str]]) -> int:
+        """Many (media ID, author ID, body) comments at once, counted as `comment` counts
+        (`photofeed seed`: bodies without hashtags, no visibility checks); how many."""
+        return sum(
+            self._router.run(
+                shard,
+                lambda c, s, p=[comments[i] for i in indexes]: bulk.add_comments_many(c, s, p),
+            )
+            for shard, indexes in _by_shard([row[0] for row in comments]).items()
+        )
+
     def _ready(self, viewer: int, media_id: int) -> MediaView:
         view = self.view(viewer, media_id)
         if view.media.status != READY:
@@ -318,3 +356,22 @@ class MediaService:
 
     def _on(self, object_id: int, work: Callable[..., T]) -> T:
         return self._router.run_for_id(object_id, work)
+
+
+def _by_shard(object_ids: list[int]) -> dict[int, list[int]]:
+    """The positions of the IDs, by the shard each names."""
+    found: dict[int, list[int]] = defaultdict(list)
+    for index, object_id in enumerate(object_ids):
+        found[shard_of(object_id)].append(index)
+    return found
+
+
+def _add_processed(conn, schema, media: list[Processed]) -> list[int]:
+    ids = bulk.add_ready_many(conn, schema, media)
+    tags = [
+        (media_id, media_id, tag)
+        for media_id, m in zip(ids, media, strict=True)
+        for tag in hashtags(m.caption)
+    ]
+    bulk.add_tags_many(conn, schema, tags)
+    return ids

@@ -8,8 +8,12 @@ reads `.local/stack.env` when no PHOTOFEED_* variable is set (or `--stack-env FI
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import psycopg2
@@ -23,6 +27,7 @@ from chalicelib.feed.shedding import LoadShedding
 from chalicelib.feed.timelines import timelines_of
 from chalicelib.graph.repair import GRACE_SECONDS, repair_graph
 from chalicelib.ops.dead_letters import DeadLetters
+from chalicelib.ops.seed import PASSWORD, AlreadySeeded, WorldSize, api_services, seed_world
 from chalicelib.shards.migrations import (
     MigrationError,
     applied_version,
@@ -232,7 +237,7 @@ def dlq() -> None:
     """Dead-letter queues: count, read and replay their letters."""
 
 
-QUEUE = click.Choice(["uploads", "fanout"])
+QUEUE = click.Choice(["uploads", "fanout", "notifications"])
 
 
 @dlq.command("list")
@@ -265,6 +270,71 @@ def dlq_replay(clients: Clients, queue: str, limit: int | None) -> None:
     click.echo(f"{replayed.moved} dead letters moved back to {queue}")
     if replayed.failed:
         raise click.ClickException(f"{replayed.failed} could not be sent: left in the DLQ")
+
+
+@cli.command("seed")
+@click.option("--users", type=click.IntRange(min=2), default=WorldSize.users, show_default=True)
+@click.option("--media", type=click.IntRange(min=0), default=WorldSize.media, show_default=True)
+@click.option(
+    "--follows-per-user",
+    type=click.IntRange(min=1),
+    default=WorldSize.follows_per_user,
+    show_default=True,
+    help="The mean number of accounts a user follows.",
+)
+@click.option(
+    "--likes-per-media",
+    type=click.FloatRange(min=0),
+    default=WorldSize.likes_per_media,
+    show_default=True,
+)
+@click.option(
+    "--comments-per-media",
+    type=click.FloatRange(min=0),
+    default=WorldSize.comments_per_media,
+    show_default=True,
+)
+@click.option(
+    "--renditions",
+    type=click.IntRange(min=0),
+    default=WorldSize.renditions,
+    show_default=True,
+    help="How many photos go through the real upload pipeline (real rendition files).",
+)
+@click.option(
+    "--active-share",
+    type=click.FloatRange(min=0, max=1),
+    default=WorldSize.active_share,
+    show_default=True,
+    help="The share of users active lately: fan-out pushes to their feeds.",
+)
+@click.option("--seed", type=int, default=WorldSize.seed, show_default=True, help="Random seed.")
+def seed(**options: Any) -> None:
+    """Fill an empty stack with a realistic world (users, follows, media, feeds, likes).
+
+    Every seeded user logs in with the password `photofeed-seed`. A stack is seeded
+    once: seeding it again is refused.
+    """
+    size = WorldSize(**options)
+    started = time.monotonic()
+    try:
+        world = seed_world(api_services(), size, _progress)
+    except AlreadySeeded as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"seeded in {time.monotonic() - started:.0f} s: {len(world.users)} users, "
+        f"{world.follows} follows, {world.media} media ({world.pushed} feed pushes), "
+        f"{len(world.renditions or [])} photos with renditions, {world.likes} likes, "
+        f"{world.comments} comments; every user's password is {PASSWORD!r}."
+    )
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    started = time.monotonic()
+    with click.progressbar(length=total, label=f"{label:<30}", show_pos=True) as bar:
+        yield bar.update
+    click.echo(f"  {label}: {total} in {time.monotonic() - started:.1f} s")
 
 
 # What a command may fail with that is the operator's to read, not a bug's traceback.

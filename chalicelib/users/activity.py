@@ -52,6 +52,13 @@ class Activity:
             self._marked.clear()
         self._marked[user_id] = now
 
+    def mark_many(self, user_ids: Iterable[int]) -> None:
+        """Record that these users are active now, in one pipeline (`photofeed seed`)."""
+        with self._cache.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.set(redis_keys.active(user_id), 1, ex=self._window)
+            pipe.execute()
+
     def active_among(self, user_ids: Iterable[int]) -> set[int]:
         """Which of the users are active (one pipelined round trip)."""
         wanted = list(user_ids)

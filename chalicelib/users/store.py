@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from psycopg2 import errors, sql
 from psycopg2.extensions import connection as Connection
+from psycopg2.extras import execute_values
 
 from chalicelib.accounts.claims import NameTaken
 
@@ -45,24 +46,41 @@ def insert(
     conn: Connection, schema: sql.Identifier, username: str, email: str, password_hash: str
 ) -> int:
     """A new user and their credentials; the new ID."""
+    return insert_many(conn, schema, [(username, email, password_hash)])[0]
+
+
+def insert_many(
+    conn: Connection, schema: sql.Identifier, accounts: Sequence[tuple[str, str, str]]
+) -> list[int]:
+    """New users and their credentials, from (username, e-mail, password hash) each, in
+    two statements; their new IDs, in order."""
     try:
         with conn.cursor() as cursor:
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {}.users (username, email) VALUES (%s, %s) RETURNING id"
-                ).format(schema),
-                [username, email],
+            ids = execute_values(
+                cursor,
+                sql.SQL("INSERT INTO {}.users (username, email) VALUES %s RETURNING username, id")
+                .format(schema)
+                .as_string(cursor),
+                [(username, email) for username, email, _ in accounts],
+                page_size=len(accounts),
+                fetch=True,
             )
-            user_id = cursor.fetchone()[0]
-            cursor.execute(
-                sql.SQL(
-                    "INSERT INTO {}.credentials (user_id, password_hash) VALUES (%s, %s)"
-                ).format(schema),
-                [user_id, password_hash],
+            made = dict(ids)
+            user_ids = [made[username] for username, _, _ in accounts]
+            execute_values(
+                cursor,
+                sql.SQL("INSERT INTO {}.credentials (user_id, password_hash) VALUES %s")
+                .format(schema)
+                .as_string(cursor),
+                [
+                    (user_id, hashed)
+                    for user_id, (_, _, hashed) in zip(user_ids, accounts, strict=True)
+                ],
+                page_size=len(accounts),
             )
     except errors.UniqueViolation:
         raise NameTaken("username") from None  # only if a claim was lost; the shard agrees
-    return user_id
+    return user_ids
 
 
 def find_by_name(

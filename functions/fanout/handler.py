@@ -29,13 +29,8 @@ from chalicelib.clients import Clients
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput
 from chalicelib.feed.events import FanoutChunk, MediaReady, media_event_from, parse_media_event
-from chalicelib.feed.fanout import FanOut
-from chalicelib.feed.timelines import timelines_of
+from chalicelib.feed.fanout import fanout_of
 from chalicelib.observability import powertools
-from chalicelib.places.index import geo_index_of
-from chalicelib.tags.index import tag_index_of
-from chalicelib.users.activity import Activity
-from chalicelib.users.counters import Counters
 
 SERVICE = "fanout"
 # A message seen again within this long is not fanned out again (pushes are idempotent
@@ -61,17 +56,7 @@ def send(chunk: FanoutChunk) -> None:
     )
 
 
-fanout = FanOut(
-    router=clients.router,
-    timelines=timelines_of(clients),
-    activity=Activity(clients.redis, settings.auth.active_window_days * 86400),
-    counters=Counters(clients.redis, clients.router),
-    cache=clients.redis,
-    send=send,
-    settings=settings.feed,
-    tags=tag_index_of(clients),
-    places=geo_index_of(clients),
-)
+fanout = fanout_of(clients, send)
 
 
 @idempotent_function(

@@ -50,6 +50,7 @@ COMMANDS = {
     ("dlq", "list"): "How many letters each queue's dead-letter queue holds",
     ("dlq", "show"): "Print a queue's dead letters",
     ("dlq", "replay"): "Move a queue's dead letters back",
+    ("seed",): "Fill an empty stack with a realistic world",
 }
 
 
