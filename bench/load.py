@@ -424,6 +424,42 @@ def results(world: World, sampler: Sampler, seconds: float, config: dict) -> dic
     }
 
 
+def as_result(report: dict) -> dict:
+    """The report in bench/results.py's format, for `make bench`'s report: the run's
+    figures, each route's p50 and p99, each process's last RSS against its first (the
+    ratio is its growth over the run) and RSS over time as curves; the report's own keys
+    (config, routes, rss) are kept beside them."""
+    from bench.results import Result  # noqa: PLC0415 (run as a file, bench/ is a package)
+
+    result = Result.of(__file__, __doc__, "Load test", **report["config"])
+    better = {"requests_per_second": "higher", "p50": "lower", "p99": "lower", "errors": "lower"}
+    for name, figure in report["figures"].items():
+        result.figure(name, figure["value"], figure["unit"], better=better.get(name, ""))
+    for route, found in report["routes"].items():
+        for stat in ("p50", "p99"):
+            result.figure(f"{route} {stat}", found[f"{stat}_ms"], "ms", better="lower")
+    for process, memory in report["rss"].items():
+        result.figure(
+            f"{process} RSS, last",
+            memory["last"],
+            "MB",
+            better="lower",
+            baseline=f"{process} RSS, first",
+            baseline_value=memory["first"],
+        )
+        for at, mb in memory["samples"]:
+            result.point(f"{process} RSS", at, mb, x_label="seconds", y_label="RSS MB")
+    found = result.to_dict()
+    found.update(
+        recorded_at=report["started_at"],
+        seconds=report["figures"]["duration"]["value"],
+        config=report["config"],
+        routes=report["routes"],
+        rss=report["rss"],
+    )
+    return found
+
+
 def dump(report: dict) -> str:
     """The report as JSON, indented, each [seconds, MB] sample on one line."""
     text = json.dumps(report, indent=1, ensure_ascii=False)
@@ -511,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     for sample in world.error_samples:
         print(f"error: {sample}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dump(report))
+    args.out.write_text(dump(as_result(report)))
     print(f"\nresults: {args.out}")
     return 0 if not world.errors else 1
 
