@@ -39,6 +39,10 @@ from devstack.services import CDN_PATH, ROOT
 class RequestHandler(local.ChaliceRequestHandler):
     """Chalice's request handler, answering the gateway's errors in our shape."""
 
+    # TCP_NODELAY: an answer goes out as headers, then body, in two writes; with Nagle's
+    # algorithm the body waits for the client's delayed ACK of the headers (40 ms).
+    disable_nagle_algorithm = True
+
     def __init__(self, *args: Any, app_object: Chalice, config: Config) -> None:
         # Set before the base class handles the request (it does so in __init__).
         self._routes = app_object.routes

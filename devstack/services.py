@@ -298,9 +298,11 @@ def moto_session(env: dict[str, str]) -> boto3.Session:
     )
 
 
-# Processes serving the local API: one a core (at most 4), as API Gateway would run
-# several Lambda containers at once.
-API_WORKERS = min(os.cpu_count() or 1, 4)
+# Processes serving the local API, as API Gateway runs several Lambda containers at once.
+# Each holds one connection a database, used by one request at a time (as a container
+# does), so requests mostly wait on each other, not on the CPU: more processes than
+# cores keep the cores busy.
+API_WORKERS = 4
 
 
 def start_api(logs: Path, env: dict[str, str], port: int, track: Track) -> str:
