@@ -13,39 +13,25 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chalicelib.clients import Clients
-from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput
 from chalicelib.feed.events import FanoutChunk, MediaReady, media_event_from, parse_media_event
 from chalicelib.feed.fanout import fanout_of
-from chalicelib.observability import powertools
+from chalicelib.sqs_functions import sqs_function
 
 SERVICE = "fanout"
 # A message seen again within this long is not fanned out again (pushes are idempotent
 # anyway: this saves the work).
 IDEMPOTENCY_SECONDS = 3600
-logger, metrics, tracer = powertools(SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
-settings = get_settings()
-clients = Clients(settings)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[type, media_id, after, through]",
-    expires_after_seconds=IDEMPOTENCY_SECONDS,
-)
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=clients.dynamodb
+(logger, metrics, tracer, processor, settings, clients, idempotency, persistence) = sqs_function(
+    SERVICE, "[type, media_id, after, through]", IDEMPOTENCY_SECONDS
 )
 
 

@@ -11,41 +11,27 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from chalicelib.clients import Clients
-from chalicelib.config import get_settings
 from chalicelib.graph.service import Graph
 from chalicelib.notifications.kinds import Notification
 from chalicelib.notifications.sender import Notifier
-from chalicelib.observability import powertools
+from chalicelib.sqs_functions import sqs_function
 from chalicelib.users.counters import Counters
 
 SERVICE = "notify"
 # The same event queued again within this long (a repeated like, a follow retried) is
 # not pushed again.
 IDEMPOTENCY_SECONDS = 24 * 3600
-logger, metrics, tracer = powertools(SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
-settings = get_settings()
-clients = Clients(settings)
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[kind, recipient_id, actor_id, media_id, comment_id]",
-    expires_after_seconds=IDEMPOTENCY_SECONDS,
-)
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=clients.dynamodb
+(logger, metrics, tracer, processor, settings, clients, idempotency, persistence) = sqs_function(
+    SERVICE, "[kind, recipient_id, actor_id, media_id, comment_id]", IDEMPOTENCY_SECONDS
 )
 notifier = Notifier(
     clients.router, Graph(clients.router, Counters(clients.redis, clients.router)), clients.sns

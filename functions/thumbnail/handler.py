@@ -13,25 +13,19 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from chalicelib.clients import Clients
-from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInput
 from chalicelib.feed.events import MediaReady
 from chalicelib.media.originals import ImageRefused, Outcome, Processor, Rendered
 from chalicelib.media.uploads import UploadedObject, uploaded_objects
-from chalicelib.observability import powertools
+from chalicelib.sqs_functions import sqs_function
 from chalicelib.users.counters import Counters
 from functions.thumbnail import renditions
 
@@ -39,17 +33,9 @@ SERVICE = "thumbnail"
 # A duplicate of an event seen within this long changes nothing (S3 redelivers within
 # minutes; a day is generous).
 IDEMPOTENCY_SECONDS = 24 * 3600
-logger, metrics, tracer = powertools(SERVICE)
-processor = BatchProcessor(event_type=EventType.SQS)
-settings = get_settings()
-clients = Clients(settings)
-idempotency = IdempotencyConfig(
-    # moto's notifications carry no sequencer; the ETag tells two files under one key apart.
-    event_key_jmespath="[bucket, key, sequencer, etag]",
-    expires_after_seconds=IDEMPOTENCY_SECONDS,
-)
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=clients.dynamodb
+# moto's notifications carry no sequencer; the ETag tells two files under one key apart.
+(logger, metrics, tracer, processor, settings, clients, idempotency, persistence) = sqs_function(
+    SERVICE, "[bucket, key, sequencer, etag]", IDEMPOTENCY_SECONDS
 )
 
 
